@@ -1,0 +1,234 @@
+// N-API glue: convert, call, convert back. Everything with opinions lives in
+// src/ (TypeScript) or in the reactor.
+#include <napi.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <memory>
+
+#include "reactor.h"
+#include "read_in_root.h"
+
+namespace ocinotify {
+
+namespace {
+
+const char* KindName(RecordKind k) {
+  switch (k) {
+    case RecordKind::Exec: return "exec";
+    case RecordKind::RuntimeExec: return "runtime-exec";
+    case RecordKind::InitExec: return "init-exec";
+    case RecordKind::Exit: return "exit";
+    case RecordKind::GateExpired: return "gate-expired";
+    case RecordKind::Lost: return "lost";
+  }
+  return "unknown";
+}
+
+const char* SourceName(ArgvSource s) {
+  switch (s) {
+    case ArgvSource::None: return "none";
+    case ArgvSource::EnterTracepoint: return "sys_enter";
+    case ArgvSource::ExecTracepoint: return "sched_exec";
+    case ArgvSource::ProcMem: return "proc";
+  }
+  return "none";
+}
+
+Napi::Object ToJs(Napi::Env env, const Record& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", KindName(r.kind));
+  switch (r.kind) {
+    case RecordKind::GateExpired:
+      o.Set("cookie", Napi::Number::New(env, static_cast<double>(r.cookie)));
+      return o;
+    case RecordKind::Lost:
+      o.Set("count", Napi::Number::New(env, static_cast<double>(r.count)));
+      o.Set("reason", r.reason);
+      return o;
+    default:
+      break;
+  }
+  const oci_task& t = r.task;
+  o.Set("ts", Napi::BigInt::New(env, static_cast<uint64_t>(t.ts_ns)));
+  o.Set("cgroupId", Napi::BigInt::New(env, static_cast<uint64_t>(t.cgroup_id)));
+  o.Set("mntns", t.mntns);
+  o.Set("pid", t.pid);
+  o.Set("tid", t.tid);
+  o.Set("vpid", t.vpid);
+  o.Set("vtid", t.vtid);
+  o.Set("ppid", t.ppid);
+  o.Set("euid", t.euid);
+  o.Set("flags", r.flags);
+  o.Set("filename", r.filename);
+  switch (r.kind) {
+    case RecordKind::Exec:
+    case RecordKind::RuntimeExec: {
+      o.Set("cookie", Napi::Number::New(env, static_cast<double>(r.cookie)));
+      o.Set("held", r.held);
+      o.Set("argvSource", SourceName(r.argvSource));
+      o.Set("binary", r.binary);
+      Napi::Array argv = Napi::Array::New(env, r.argv.size());
+      for (size_t i = 0; i < r.argv.size(); i++) argv.Set(i, Napi::String::New(env, r.argv[i]));
+      o.Set("argv", argv);
+      break;
+    }
+    case RecordKind::InitExec:
+      o.Set("sessionPid", r.sessionPid);
+      o.Set("runtimeMntns", r.runtimeMntns);
+      break;
+    case RecordKind::Exit:
+      o.Set("exitKind", r.exitKind);
+      o.Set("sessionPid", r.sessionPid);
+      o.Set("status", r.status);
+      break;
+    default:
+      break;
+  }
+  return o;
+}
+
+std::vector<std::string> Strings(Napi::Value v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+
+void Deliver(Napi::Env env, Napi::Function callback, void*, Batch* batch) {
+  std::unique_ptr<Batch> owned(batch);
+  if (!env || !callback) return;
+  Napi::Array arr = Napi::Array::New(env, owned->size());
+  for (size_t i = 0; i < owned->size(); i++) arr.Set(i, ToJs(env, (*owned)[i]));
+  callback.Call({arr});
+}
+
+}  // namespace
+
+class Watcher : public Napi::ObjectWrap<Watcher> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Watcher",
+                       {InstanceMethod("answer", &Watcher::Answer),
+                        InstanceMethod("stats", &Watcher::Stats),
+                        InstanceMethod("close", &Watcher::Close)});
+  }
+
+  // new Watcher(options, onBatch)
+  Watcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Watcher>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      Napi::TypeError::New(env, "Watcher(options, onBatch)").ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    ReactorOptions opt;
+    opt.useBpf = o.Get("useBpf").ToBoolean();
+    opt.useFanotify = o.Get("useFanotify").ToBoolean();
+    opt.gateTimeoutMs = o.Get("gateTimeoutMs").ToNumber().Uint32Value();
+    opt.maxHeld = o.Get("maxHeld").ToNumber().Uint32Value();
+    opt.watcherPidns = o.Get("watcherPidns").ToNumber().Uint32Value();
+    opt.watcherInInitPidns = o.Get("watcherInInitPidns").ToBoolean();
+    opt.names = Strings(o.Get("names"));
+    Napi::Array bins = o.Get("binaries").As<Napi::Array>();
+    for (uint32_t i = 0; i < bins.Length(); i++) {
+      Napi::Object b = bins.Get(i).As<Napi::Object>();
+      RuntimeBinary rb;
+      rb.path = b.Get("path").ToString().Utf8Value();
+      rb.kind = b.Get("kind").ToNumber().Uint32Value();
+      struct stat st;
+      if (stat(rb.path.c_str(), &st) != 0) continue;
+      rb.dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
+      rb.ino = st.st_ino;
+      opt.binaries.push_back(rb);
+    }
+    tsfn_ = Napi::TypedThreadSafeFunction<void, Batch, Deliver>::New(
+        env, info[1].As<Napi::Function>(), "ocinotify", 0, 1);
+    reactor_ = std::make_unique<Reactor>(std::move(opt));
+    ReactorStatus st = reactor_->Start([this](Batch* b) {
+      if (tsfn_.NonBlockingCall(b) != napi_ok) delete b;
+    });
+    Napi::Object status = Napi::Object::New(env);
+    status.Set("bpf", st.bpf);
+    status.Set("fanotify", st.fanotify);
+    status.Set("bpfError", st.bpfError);
+    status.Set("fanotifyError", st.fanotifyError);
+    Napi::Array marked = Napi::Array::New(env, st.marked.size());
+    for (size_t i = 0; i < st.marked.size(); i++) marked.Set(i, st.marked[i]);
+    status.Set("marked", marked);
+    Napi::Array errs = Napi::Array::New(env, st.markErrors.size());
+    for (size_t i = 0; i < st.markErrors.size(); i++) errs.Set(i, st.markErrors[i]);
+    status.Set("markErrors", errs);
+    info.This().As<Napi::Object>().Set("status", status);
+    if (!st.bpf && !st.fanotify) CloseNative();
+  }
+
+  ~Watcher() override { CloseNative(); }
+
+ private:
+  Napi::Value Answer(const Napi::CallbackInfo& info) {
+    if (!reactor_) return Napi::Boolean::New(info.Env(), false);
+    uint64_t cookie = static_cast<uint64_t>(info[0].ToNumber().DoubleValue());
+    return Napi::Boolean::New(info.Env(), reactor_->Answer(cookie, info[1].ToBoolean()));
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    if (!reactor_) return o;
+    ReactorStats s = reactor_->Stats();
+    auto num = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
+    num("held", s.held);
+    num("heldNow", s.heldNow);
+    num("answeredByJs", s.answeredByJs);
+    num("expired", s.expired);
+    num("answeredNative", s.answeredNative);
+    num("ringbufFull", s.ringbufFull);
+    num("queueOverflow", s.queueOverflow);
+    num("enterUnmatched", s.enterUnmatched);
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    CloseNative();
+    return info.Env().Undefined();
+  }
+
+  void CloseNative() {
+    if (reactor_) {
+      reactor_->Stop();
+      reactor_.reset();
+      tsfn_.Release();
+    }
+  }
+
+  std::unique_ptr<Reactor> reactor_;
+  Napi::TypedThreadSafeFunction<void, Batch, Deliver> tsfn_;
+};
+
+Napi::Value ReadFileInRootJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<char> data;
+  std::string code;
+  std::string root = info[0].ToString().Utf8Value();
+  std::string path = info[1].ToString().Utf8Value();
+  size_t max = static_cast<size_t>(info[2].ToNumber().DoubleValue());
+  if (!ReadFileInRoot(root, path, max, data, code)) {
+    Napi::Error err = Napi::Error::New(env, code + ": " + path + " (in " + root + ")");
+    err.Set("code", code);
+    err.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, data.data(), data.size());
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  exports.Set("Watcher", Watcher::Init(env));
+  exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRootJs));
+  return exports;
+}
+
+NODE_API_MODULE(ocinotify, InitModule)
+
+}  // namespace ocinotify

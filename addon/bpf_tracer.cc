@@ -1,0 +1,125 @@
+#include "bpf_tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ocinotify.skel.h"
+
+namespace ocinotify {
+
+namespace {
+
+// libbpf prints to stderr by default; a library must not write to the
+// embedding process's stderr.
+int Quiet(libbpf_print_level, const char*, va_list) { return 0; }
+
+std::string Failure(const char* what, int err) {
+  return std::string(what) + ": " + strerror(err < 0 ? -err : err);
+}
+
+// Tracepoints are attached by the ids tracefs lists. Machines without
+// systemd may not have tracefs mounted: mount it for the attach only, as the
+// attached links do not need it afterwards.
+class TracefsForAttach {
+ public:
+  TracefsForAttach() {
+    if (access("/sys/kernel/tracing/events", F_OK) == 0 ||
+        access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+      return;
+    mounted_ = mount("tracefs", "/sys/kernel/tracing", "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     nullptr) == 0;
+  }
+  ~TracefsForAttach() {
+    if (mounted_) umount2("/sys/kernel/tracing", MNT_DETACH);
+  }
+
+ private:
+  bool mounted_ = false;
+};
+
+}  // namespace
+
+BpfTracer::~BpfTracer() { Close(); }
+
+std::string BpfTracer::Open(uint32_t watcherPidns, const std::vector<std::string>& names,
+                            const std::vector<RuntimeBinary>& binaries, Sink sink) {
+  libbpf_set_print(Quiet);
+  sink_ = std::move(sink);
+  skel_ = ocinotify_bpf__open();
+  if (!skel_) return Failure("open BPF object", errno);
+  skel_->rodata->watcher_pidns = watcherPidns;
+  int err = ocinotify_bpf__load(skel_);
+  if (err) return Failure("load BPF programs (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, and BTF)", err);
+  for (const auto& name : names) {
+    char key[OCI_NAME_LEN] = {};
+    strncpy(key, name.c_str(), OCI_NAME_LEN - 1);
+    uint32_t kind = name == "conmon" ? OCI_BIN_MONITOR : OCI_BIN_RUNTIME;
+    bpf_map__update_elem(skel_->maps.runtime_names, key, sizeof(key), &kind, sizeof(kind), BPF_ANY);
+  }
+  for (const auto& b : binaries) AddBinary(b);
+  {
+    TracefsForAttach tracefs;
+    err = ocinotify_bpf__attach(skel_);
+  }
+  if (err) return Failure("attach tracepoints", err);
+  rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnRecord, this, nullptr);
+  if (!rb_) return Failure("ring buffer", errno);
+  return "";
+}
+
+void BpfTracer::AddBinary(const RuntimeBinary& b) {
+  oci_inode_key key{b.dev, b.ino};
+  uint32_t kind = b.kind;
+  bpf_map__update_elem(skel_->maps.runtime_inodes, &key, sizeof(key), &kind, sizeof(kind), BPF_ANY);
+}
+
+int BpfTracer::OnRecord(void* ctx, void* data, size_t size) {
+  static_cast<BpfTracer*>(ctx)->sink_(data, size);
+  return 0;
+}
+
+int BpfTracer::EpollFd() const { return rb_ ? ring_buffer__epoll_fd(rb_) : -1; }
+
+void BpfTracer::Drain() {
+  if (rb_) ring_buffer__consume(rb_);
+}
+
+uint64_t BpfTracer::Stat(uint32_t which) const {
+  if (!skel_) return 0;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<uint64_t> values(ncpu);
+  if (bpf_map__lookup_elem(skel_->maps.stats, &which, sizeof(which), values.data(),
+                           values.size() * sizeof(uint64_t), 0))
+    return 0;
+  uint64_t sum = 0;
+  for (auto v : values) sum += v;
+  return sum;
+}
+
+void BpfTracer::Close() {
+  if (rb_) ring_buffer__free(rb_);
+  rb_ = nullptr;
+  if (skel_) ocinotify_bpf__destroy(skel_);
+  skel_ = nullptr;
+}
+
+std::vector<std::string> SplitArgs(const char* buf, size_t len) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (buf[i] == 0) {
+      out.emplace_back(buf + start, i - start);
+      start = i + 1;
+    }
+  }
+  if (start < len) out.emplace_back(buf + start, len - start);
+  return out;
+}
+
+}  // namespace ocinotify

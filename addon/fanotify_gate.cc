@@ -1,0 +1,68 @@
+#include "fanotify_gate.h"
+
+#include <fcntl.h>
+#include <sys/fanotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ocinotify {
+
+FanotifyGate::~FanotifyGate() { Close(); }
+
+std::string FanotifyGate::Open() {
+  // FAN_REPORT_TID: the exec'ing thread is what the BPF side keys argv by.
+  // FAN_UNLIMITED_QUEUE: an overflow would drop a permission event we must
+  // answer; the queue is drained by a dedicated thread, so it stays short.
+  fd_ = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE |
+                          FAN_UNLIMITED_MARKS | FAN_REPORT_TID,
+                      O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (fd_ < 0) return std::string("fanotify_init: ") + strerror(errno);
+  return "";
+}
+
+std::string FanotifyGate::Mark(const std::string& path) {
+  if (fanotify_mark(fd_, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, AT_FDCWD, path.c_str()) != 0)
+    return "fanotify_mark " + path + ": " + strerror(errno);
+  return "";
+}
+
+std::string FanotifyGate::Unmark(const std::string& path) {
+  if (fanotify_mark(fd_, FAN_MARK_REMOVE, FAN_OPEN_EXEC_PERM, AT_FDCWD, path.c_str()) != 0)
+    return "fanotify_mark remove " + path + ": " + strerror(errno);
+  return "";
+}
+
+uint64_t FanotifyGate::Read(std::vector<PermEvent>& out) {
+  alignas(fanotify_event_metadata) char buf[16384];
+  uint64_t overflows = 0;
+  for (;;) {
+    ssize_t n = read(fd_, buf, sizeof(buf));
+    if (n <= 0) break;
+    auto* md = reinterpret_cast<fanotify_event_metadata*>(buf);
+    while (FAN_EVENT_OK(md, n)) {
+      if (md->mask & FAN_Q_OVERFLOW)
+        overflows++;
+      else if (md->fd >= 0)
+        out.push_back({md->fd, md->pid, md->mask});
+      md = FAN_EVENT_NEXT(md, n);
+    }
+  }
+  return overflows;
+}
+
+void FanotifyGate::Answer(int eventFd, bool allow) {
+  fanotify_response resp{eventFd, static_cast<uint32_t>(allow ? FAN_ALLOW : FAN_DENY)};
+  // A failed write leaves the exec held until our fd closes; there is no
+  // better answer to give, and EINTR/EAGAIN do not happen for this write.
+  (void)!write(fd_, &resp, sizeof(resp));
+  close(eventFd);
+}
+
+void FanotifyGate::Close() {
+  if (fd_ >= 0) close(fd_);  // the kernel allows everything still held
+  fd_ = -1;
+}
+
+}  // namespace ocinotify

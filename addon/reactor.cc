@@ -1,0 +1,348 @@
+#include "reactor.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "proc_argv.h"
+
+namespace ocinotify {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kEnterTtl = std::chrono::seconds(10);
+constexpr size_t kMaxEnters = 65536;
+constexpr uint64_t kTagGate = 1, kTagBpf = 2, kTagTimer = 3, kTagWake = 4;
+
+// Only create and run make a container; everything else the runtimes are
+// exec'd for (start, kill, delete, state, init, ...) is answered without a
+// trip through JavaScript. This is a prefilter: an argument that merely
+// equals "create" (a container named so) costs a hold, never a miss; the
+// exact parse is the TypeScript argv parser's.
+bool MayCreate(const Record& rec) {
+  if (rec.flags & OCI_F_MONITOR) return false;
+  for (size_t i = 1; i < rec.argv.size(); i++)
+    if (rec.argv[i] == "create" || rec.argv[i] == "run") return true;
+  return false;
+}
+
+Record FromTask(RecordKind kind, const oci_header& hdr) {
+  Record r;
+  r.kind = kind;
+  r.task = hdr.task;
+  r.flags = hdr.flags;
+  return r;
+}
+
+std::string CString(const char* s, size_t max) { return std::string(s, strnlen(s, max)); }
+
+}  // namespace
+
+Reactor::Reactor(ReactorOptions options) : opt_(std::move(options)), batch_(new Batch) {}
+
+Reactor::~Reactor() { Stop(); }
+
+ReactorStatus Reactor::Start(Deliver deliver) {
+  ReactorStatus st;
+  deliver_ = std::move(deliver);
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  wakefd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  auto watch = [this](int fd, uint64_t tag) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+  };
+  if (opt_.useFanotify) {
+    st.fanotifyError = gate_.Open();
+    if (st.fanotifyError.empty()) {
+      for (const auto& b : opt_.binaries) {
+        std::string err = gate_.Mark(b.path);
+        if (err.empty())
+          st.marked.push_back(b.path);
+        else
+          st.markErrors.push_back(err);
+      }
+      st.fanotify = true;
+      watch(gate_.Fd(), kTagGate);
+    }
+  } else {
+    st.fanotifyError = "disabled";
+  }
+  if (opt_.useBpf) {
+    st.bpfError = bpf_.Open(opt_.watcherPidns, opt_.names, opt_.binaries,
+                            [this](const void* d, size_t n) { OnBpf(d, n); });
+    if (st.bpfError.empty()) {
+      st.bpf = true;
+      watch(bpf_.EpollFd(), kTagBpf);
+    } else {
+      bpf_.Close();
+    }
+  } else {
+    st.bpfError = "disabled";
+  }
+  if (!st.bpf && !st.fanotify) {
+    gate_.Close();
+    return st;
+  }
+  watch(timerfd_, kTagTimer);
+  watch(wakefd_, kTagWake);
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+  return st;
+}
+
+void Reactor::Run() {
+  epoll_event events[8];
+  while (!stopping_.load()) {
+    int n = epoll_wait(epfd_, events, 8, -1);
+    bool gate = false, timer = false;
+    for (int i = 0; i < n; i++) {
+      gate |= events[i].data.u64 == kTagGate;
+      timer |= events[i].data.u64 == kTagTimer;
+    }
+    // Drain the ring buffer first, every time: a runtime's sys_enter record
+    // is committed before its permission event is queued, so after this
+    // drain every permission event read below has its argv here.
+    bpf_.Drain();
+    if (gate) OnPermEvents();
+    if (timer) {
+      uint64_t ticks;
+      (void)!read(timerfd_, &ticks, sizeof(ticks));
+      ExpireDeadlines();
+      ExpireEnters();
+    }
+    ArmTimer();
+    Flush();
+  }
+}
+
+void Reactor::OnBpf(const void* data, size_t size) {
+  if (size < sizeof(oci_header)) return;
+  const auto& hdr = *static_cast<const oci_header*>(data);
+  switch (hdr.type) {
+    case OCI_REC_RUNTIME_ENTER:
+    case OCI_REC_RUNTIME_EXEC: {
+      if (size < sizeof(oci_runtime_rec)) return;
+      const auto& r = *static_cast<const oci_runtime_rec*>(data);
+      bool enter = hdr.type == OCI_REC_RUNTIME_ENTER;
+      Record rec = FromTask(enter ? RecordKind::Exec : RecordKind::RuntimeExec, hdr);
+      rec.argv = SplitArgs(r.args, std::min<size_t>(r.args_len, OCI_ARGS_BYTES));
+      rec.filename = CString(r.filename, OCI_FILENAME_LEN);
+      rec.argvSource = enter ? ArgvSource::EnterTracepoint : ArgvSource::ExecTracepoint;
+      if (!enter) {
+        for (const auto& b : opt_.binaries)
+          if (b.dev == r.inode.dev && b.ino == r.inode.ino) rec.binary = b.path;
+        batch_->push_back(std::move(rec));
+        return;
+      }
+      if (gate_.Fd() < 0) return;  // no permission events to match them to
+      if (enterByTid_.size() + enterInvisible_.size() >= kMaxEnters) {
+        stats_.enterUnmatched++;
+        return;
+      }
+      Enter e{std::move(rec), Clock::now()};
+      if (hdr.task.vtid)
+        enterByTid_[hdr.task.vtid] = std::move(e);
+      else
+        enterInvisible_.push_back(std::move(e));
+      return;
+    }
+    case OCI_REC_INIT_EXEC: {
+      if (size < sizeof(oci_init_rec)) return;
+      const auto& r = *static_cast<const oci_init_rec*>(data);
+      Record rec = FromTask(RecordKind::InitExec, hdr);
+      rec.sessionPid = r.session_pid;
+      rec.runtimeMntns = r.runtime_mntns;
+      rec.filename = CString(r.filename, OCI_FILENAME_LEN);
+      batch_->push_back(std::move(rec));
+      return;
+    }
+    case OCI_REC_EXIT: {
+      if (size < sizeof(oci_exit_rec)) return;
+      const auto& r = *static_cast<const oci_exit_rec*>(data);
+      Record rec = FromTask(RecordKind::Exit, hdr);
+      rec.exitKind = r.kind;
+      rec.sessionPid = r.session_pid;
+      rec.status = r.status;
+      batch_->push_back(std::move(rec));
+      return;
+    }
+  }
+}
+
+bool Reactor::TakeEnter(pid_t tid, Record& out) {
+  if (tid) {
+    auto it = enterByTid_.find(tid);
+    if (it == enterByTid_.end()) return false;
+    out = std::move(it->second.rec);
+    enterByTid_.erase(it);
+    return true;
+  }
+  // Our pid namespace cannot see the exec'ing task: its permission event is
+  // the oldest unmatched one, as both are produced in the same task's order.
+  if (enterInvisible_.empty()) return false;
+  out = std::move(enterInvisible_.front().rec);
+  enterInvisible_.pop_front();
+  return true;
+}
+
+Record Reactor::MatchArgv(const PermEvent& ev) {
+  Record rec;
+  if (TakeEnter(ev.tid, rec)) return rec;
+  rec.kind = RecordKind::Exec;
+  if (ev.tid && ReadExecArgv(ev.tid, rec)) {
+    if (opt_.watcherInInitPidns) {
+      rec.task.pid = rec.task.vpid;
+      rec.task.tid = rec.task.vtid;
+    }
+  } else {
+    rec.task.vtid = ev.tid;
+  }
+  return rec;
+}
+
+std::string Reactor::BinaryPath(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) == 0) {
+    uint64_t dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
+    for (const auto& b : opt_.binaries)
+      if (b.dev == dev && b.ino == st.st_ino) return b.path;
+  }
+  char link[64], path[4096];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, sizeof(path) - 1);
+  return n > 0 ? std::string(path, n) : std::string();
+}
+
+void Reactor::OnPermEvents() {
+  std::vector<PermEvent> events;
+  uint64_t overflows = gate_.Read(events);
+  if (overflows) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.queueOverflow += overflows;
+  }
+  for (const auto& ev : events) {
+    Record rec = MatchArgv(ev);
+    rec.kind = RecordKind::Exec;
+    rec.binary = BinaryPath(ev.fd);
+    bool hold = rec.task.euid == 0 && rec.argvSource != ArgvSource::None && MayCreate(rec);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (hold && held_.size() < opt_.maxHeld) {
+      rec.cookie = nextCookie_++;
+      rec.held = true;
+      held_[rec.cookie] = {ev.fd, Clock::now() + std::chrono::milliseconds(opt_.gateTimeoutMs)};
+      stats_.held++;
+    } else {
+      gate_.Answer(ev.fd, true);
+      stats_.answeredNative++;
+    }
+    batch_->push_back(std::move(rec));
+  }
+}
+
+bool Reactor::Answer(uint64_t cookie, bool allow) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = held_.find(cookie);
+  if (it == held_.end()) return false;
+  gate_.Answer(it->second.fd, allow);
+  held_.erase(it);
+  stats_.answeredByJs++;
+  return true;
+}
+
+void Reactor::ExpireDeadlines() {
+  auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    gate_.Answer(it->second.fd, true);
+    Record rec;
+    rec.kind = RecordKind::GateExpired;
+    rec.cookie = it->first;
+    batch_->push_back(std::move(rec));
+    stats_.expired++;
+    it = held_.erase(it);
+  }
+}
+
+void Reactor::ExpireEnters() {
+  auto cutoff = Clock::now() - kEnterTtl;
+  for (auto it = enterByTid_.begin(); it != enterByTid_.end();)
+    it = it->second.seen < cutoff ? enterByTid_.erase(it) : std::next(it);
+  while (!enterInvisible_.empty() && enterInvisible_.front().seen < cutoff) enterInvisible_.pop_front();
+}
+
+void Reactor::ArmTimer() {
+  Clock::time_point next = Clock::time_point::max();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [cookie, h] : held_) next = std::min(next, h.deadline);
+  }
+  if (!enterByTid_.empty() || !enterInvisible_.empty())
+    next = std::min(next, Clock::now() + std::chrono::seconds(1));
+  itimerspec spec{};
+  if (next != Clock::time_point::max()) {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(next - Clock::now()).count();
+    ns = std::max<int64_t>(ns, 1);
+    spec.it_value.tv_sec = ns / 1000000000;
+    spec.it_value.tv_nsec = ns % 1000000000;
+  }
+  timerfd_settime(timerfd_, 0, &spec, nullptr);
+}
+
+void Reactor::Flush() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    uint64_t full = bpf_.Stat(OCI_STAT_RINGBUF_FULL);
+    if (full > stats_.ringbufFull) {
+      Record rec;
+      rec.kind = RecordKind::Lost;
+      rec.count = full - stats_.ringbufFull;
+      rec.reason = "ringbuf-full";
+      batch_->push_back(std::move(rec));
+      stats_.ringbufFull = full;
+    }
+  }
+  if (batch_->empty()) return;
+  deliver_(batch_.release());
+  batch_.reset(new Batch);
+}
+
+ReactorStats Reactor::Stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReactorStats s = stats_;
+  s.heldNow = held_.size();
+  return s;
+}
+
+void Reactor::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (started_) {
+    uint64_t one = 1;
+    (void)!write(wakefd_, &one, sizeof(one));
+    thread_.join();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [cookie, h] : held_) gate_.Answer(h.fd, true);
+    held_.clear();
+  }
+  gate_.Close();
+  bpf_.Close();
+  for (int* fd : {&epfd_, &timerfd_, &wakefd_})
+    if (*fd >= 0) close(*fd), *fd = -1;
+}
+
+}  // namespace ocinotify

@@ -1,0 +1,106 @@
+// The native reactor: one thread, one epoll over the fanotify group, the BPF
+// ring buffer, a deadline timer and a wake-up eventfd. It matches each held
+// exec to its argv, answers everything that is not a container creation at
+// once, holds creations until JavaScript answers or the deadline passes, and
+// hands records to JavaScript in batches. Nothing here waits on JavaScript.
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "bpf_tracer.h"
+#include "fanotify_gate.h"
+#include "record.h"
+
+namespace ocinotify {
+
+struct ReactorOptions {
+  bool useBpf = true;
+  bool useFanotify = true;
+  uint32_t gateTimeoutMs = 1000;
+  uint32_t maxHeld = 4096;           // more concurrent holds are answered at once
+  uint32_t watcherPidns = 0;
+  bool watcherInInitPidns = true;
+  std::vector<std::string> names;    // runtime basenames
+  std::vector<RuntimeBinary> binaries;
+};
+
+struct ReactorStatus {
+  bool bpf = false;
+  bool fanotify = false;
+  std::string bpfError;
+  std::string fanotifyError;
+  std::vector<std::string> marked;
+  std::vector<std::string> markErrors;
+};
+
+struct ReactorStats {
+  uint64_t held = 0, answeredByJs = 0, expired = 0, answeredNative = 0, heldNow = 0;
+  uint64_t ringbufFull = 0, queueOverflow = 0, enterUnmatched = 0;
+};
+
+class Reactor {
+ public:
+  using Deliver = std::function<void(Batch*)>;
+
+  explicit Reactor(ReactorOptions options);
+  ~Reactor();
+  ReactorStatus Start(Deliver deliver);
+  // From the JavaScript thread. False if the exec was already answered.
+  bool Answer(uint64_t cookie, bool allow);
+  ReactorStats Stats();
+  void Stop();
+
+ private:
+  struct Held {
+    int fd;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct Enter {
+    Record rec;
+    std::chrono::steady_clock::time_point seen;
+  };
+
+  void Run();
+  void OnBpf(const void* data, size_t size);
+  void OnPermEvents();
+  Record MatchArgv(const PermEvent& ev);
+  bool TakeEnter(pid_t tid, Record& out);
+  void ExpireDeadlines();
+  void ExpireEnters();
+  void ArmTimer();
+  void Flush();
+  std::string BinaryPath(int fd);
+
+  ReactorOptions opt_;
+  Deliver deliver_;
+  BpfTracer bpf_;
+  FanotifyGate gate_;
+  int epfd_ = -1, timerfd_ = -1, wakefd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+
+  std::mutex mu_;  // guards held_, nextCookie_ and stats_ (Answer runs on the JS thread)
+  std::map<uint64_t, Held> held_;
+  uint64_t nextCookie_ = 1;
+  ReactorStats stats_;
+
+  // argv captured at sys_enter, waiting for its permission event
+  std::unordered_map<pid_t, Enter> enterByTid_;
+  std::deque<Enter> enterInvisible_;  // tasks our pid namespace cannot see
+  std::unique_ptr<Batch> batch_;
+};
+
+}  // namespace ocinotify

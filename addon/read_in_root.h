@@ -1,0 +1,16 @@
+// Reads a file the way a runtime would see it, without letting a hostile
+// bundle take us elsewhere: the directory is resolved inside root (symlinks
+// re-rooted, no /proc magic links), the file must stay beneath that directory,
+// must be a regular file (a FIFO would block us) and at most maxBytes long.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace ocinotify {
+
+// On failure returns false and sets code to an errno name or ENOTREG/EFBIG.
+bool ReadFileInRoot(const std::string& root, const std::string& path, size_t maxBytes,
+                    std::vector<char>& out, std::string& code);
+
+}  // namespace ocinotify

@@ -1,0 +1,49 @@
+// What the reactor hands to JavaScript: one flat, owned record per kernel fact.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <linux/types.h>
+
+extern "C" {
+#include "ocinotify.h"
+}
+
+namespace ocinotify {
+
+enum class RecordKind {
+  Exec,         // a runtime exec seen at the fanotify permission check (held or answered)
+  RuntimeExec,  // sched_process_exec of a runtime binary
+  InitExec,     // a container's entrypoint exec
+  Exit,         // exit of a runtime, a container init or a never-started init
+  GateExpired,  // a held exec was allowed by the deadline, not by JavaScript
+  Lost,         // records the kernel or the reactor could not deliver
+};
+
+// Where an exec's argv came from.
+enum class ArgvSource { None, EnterTracepoint, ExecTracepoint, ProcMem };
+
+struct Record {
+  RecordKind kind;
+  oci_task task{};
+  uint32_t flags = 0;
+  uint64_t cookie = 0;       // Exec: non-zero while held; GateExpired: which one
+  bool held = false;
+  ArgvSource argvSource = ArgvSource::None;
+  std::vector<std::string> argv;
+  std::string filename;      // exec'd path as written, or entrypoint path
+  std::string binary;        // Exec/RuntimeExec: the runtime binary's path as marked
+  uint32_t sessionPid = 0;
+  uint32_t runtimeMntns = 0;
+  uint32_t exitKind = 0;
+  int32_t status = 0;
+  uint64_t count = 0;        // Lost
+  std::string reason;        // Lost: what was lost
+};
+
+using Batch = std::vector<Record>;
+
+std::vector<std::string> SplitArgs(const char* buf, size_t len);
+
+}  // namespace ocinotify
