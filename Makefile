@@ -47,7 +47,7 @@ ts:
 	npx tsc -p tsconfig.json
 	npx tsc -p tsconfig.cjs.json
 	@# The CJS build has no import.meta: give it the CommonJS equivalent.
-	sed -i 's|import\.meta\.url|require("node:url").pathToFileURL(__filename).href|' dist/cjs/native.js
+	sed -i 's|import\.meta\.url|require("node:url").pathToFileURL(__filename).href|' dist/cjs/module-url.js
 	echo '{"type":"commonjs"}' > dist/cjs/package.json
 
 test: deps build

@@ -1,0 +1,53 @@
+/** Every error code this package's parsers throw; stable across releases. */
+export type ErrorCode =
+  | 'ERR_ARGV_EMPTY'
+  | 'ERR_ARGV_MISSING_VALUE'
+  | 'ERR_ARGV_MISSING_ID'
+  | 'ERR_ARGV_INVALID_ID'
+  | 'ERR_SPEC_RELATIVE_BUNDLE'
+  | 'ERR_SPEC_NOT_FOUND'
+  | 'ERR_SPEC_SYMLINK'
+  | 'ERR_SPEC_NOT_REGULAR'
+  | 'ERR_SPEC_ACCESS'
+  | 'ERR_SPEC_READ'
+  | 'ERR_SPEC_TOO_LARGE'
+  | 'ERR_SPEC_EMPTY'
+  | 'ERR_SPEC_NOT_UTF8'
+  | 'ERR_SPEC_TOO_DEEP'
+  | 'ERR_SPEC_INVALID_JSON'
+  | 'ERR_SPEC_NOT_OBJECT';
+
+export type ArgvErrorCode = Extract<ErrorCode, `ERR_ARGV_${string}`>;
+export type SpecErrorCode = Extract<ErrorCode, `ERR_SPEC_${string}`>;
+
+export type ErrorDetails = Readonly<Record<string, unknown>>;
+
+export class OciNotifyError extends Error {
+  readonly code: string;
+  readonly details: ErrorDetails | undefined;
+
+  constructor(code: string, message: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** A runtime's argv that cannot be what the runtime itself would accept. */
+export class ArgvError extends OciNotifyError {
+  declare readonly code: ArgvErrorCode;
+
+  constructor(code: ArgvErrorCode, message: string, details?: ErrorDetails) {
+    super(code, message, details);
+  }
+}
+
+/** A bundle's config.json that cannot be located, read or parsed. */
+export class SpecError extends OciNotifyError {
+  declare readonly code: SpecErrorCode;
+
+  constructor(code: SpecErrorCode, message: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super(code, message, details, options);
+  }
+}

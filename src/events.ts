@@ -1,0 +1,69 @@
+// The event schema: what every consumer (API, CLI --json) sees. Field names are stable.
+import type { ContainerType, Manager, PodRef } from './annotations/index.js';
+import type { RuntimeName } from './argv.js';
+import type { OciSpec } from './spec.js';
+
+export type LifecycleType = 'precreate' | 'create' | 'start' | 'exit';
+
+export interface RuntimeRef {
+  name: RuntimeName;
+  /** the runtime binary as marked (or as exec'd when unknown) */
+  path: string;
+  /** host pid of the runtime process that ran `create`/`run` */
+  pid: number;
+  argv: string[];
+}
+
+export interface ContainerEvent {
+  type: LifecycleType;
+  /** wall clock when the watcher produced the event */
+  time: string;
+  /** kernel CLOCK_MONOTONIC of the kernel event behind this one, in ns, as a decimal string */
+  monotonicNs: string;
+  id: string;
+  manager: Manager;
+  runtime: RuntimeRef;
+  /** absolute bundle directory as the runtime sees it */
+  bundle: string | null;
+  /** the container's init pid as the host sees it; null before `create` */
+  pid: number | null;
+  /** mount namespace inode of the container's init; null before `create` */
+  mntns: number | null;
+  /** cgroup v2 id of the container's init, as a decimal string; null before `create` */
+  cgroupId: string | null;
+  pod: PodRef | null;
+  container: { name: string | null; type: ContainerType | null; image: string | null };
+  sandboxId: string | null;
+  /** `exit` only: the exit code, 128 + signal when killed */
+  exitCode?: number | null;
+  /** `exit` only: the terminating signal, or null */
+  signal?: number | null;
+  /** `precreate` only: why the spec could not be read, or null */
+  specError?: { code: string; message: string } | null;
+  /** `precreate` only: whether the runtime is held until the gate answers */
+  held?: boolean;
+  /** `precreate` only: the bundle's spec. Not serialised unless `includeSpec` is set: env holds secrets. */
+  spec?: OciSpec | null;
+}
+
+export interface ReadyEvent {
+  type: 'ready';
+  mode: WatchMode;
+  reason: string;
+  runtimes: string[];
+}
+
+export interface LostEvent {
+  type: 'lost';
+  time: string;
+  count: number;
+  reason: string;
+}
+
+export type WatchMode = 'full' | 'fanotify-only' | 'ebpf-only';
+
+/** Decodes a wait(2) status into the shell's convention. */
+export function decodeStatus(status: number): { exitCode: number; signal: number | null } {
+  const signal = status & 0x7f;
+  return signal === 0 ? { exitCode: (status >> 8) & 0xff, signal: null } : { exitCode: 128 + signal, signal };
+}

@@ -1,0 +1,115 @@
+// Reading facts about host processes: their /proc directory, namespaces, cgroup and pid files.
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { loadAddon } from './native.js';
+
+const MAX_PID_FILE_BYTES = 64;
+const MAX_STATE_FILE_BYTES = 1024 * 1024;
+
+export interface HostView {
+  /** where the host's filesystem is mounted: '/' unless the watcher runs in a pod */
+  hostRoot: string;
+  /** true when the watcher shares the host's pid namespace */
+  inInitPidns: boolean;
+}
+
+export interface TaskIds {
+  pid: number;
+  vpid: number;
+}
+
+/** The /proc directory of a task: through our own /proc when we can see it, else the host's. */
+export function procDir(view: HostView, task: TaskIds): string | null {
+  if (task.vpid) return `/proc/${task.vpid}`;
+  if (task.pid && !view.inInitPidns && view.hostRoot !== '/') return join(view.hostRoot, 'proc', String(task.pid));
+  return null;
+}
+
+/** The host /proc directory of a host pid. */
+export function hostProcDir(view: HostView, hostPid: number): string {
+  return view.inInitPidns ? `/proc/${hostPid}` : join(view.hostRoot, 'proc', String(hostPid));
+}
+
+export function readlinkOrNull(path: string): string | null {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null;
+  }
+}
+
+export function inodeOrNull(path: string): number | null {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return null;
+  }
+}
+
+let cgroup2Mount: string | null | undefined;
+
+/** Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). */
+function findCgroup2Mount(): string | null {
+  if (cgroup2Mount !== undefined) return cgroup2Mount;
+  cgroup2Mount = null;
+  try {
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const [left, right] = line.split(' - ');
+      if (right?.startsWith('cgroup2 ')) {
+        cgroup2Mount = left?.split(' ')[4] ?? null;
+        break;
+      }
+    }
+  } catch {
+    // no mountinfo: no cgroup ids
+  }
+  return cgroup2Mount;
+}
+
+/** The cgroup v2 id (kernfs inode) of a process, as the kernel's bpf_get_current_cgroup_id() reports it. */
+export function cgroupIdOf(proc: string): string | null {
+  const mount = findCgroup2Mount();
+  if (mount === null) return null;
+  try {
+    const line = readFileSync(join(proc, 'cgroup'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
+    if (line === undefined) return null;
+    return String(statSync(join(mount, line.slice(3))).ino);
+  } catch {
+    return null;
+  }
+}
+
+function readSmall(root: string, path: string, max: number): string {
+  return loadAddon().readFileInRoot(root, path, max).toString('utf8');
+}
+
+/** A pid file as runtimes write it: decimal digits, maybe a newline. */
+export function readPidFile(root: string, path: string): number | null {
+  try {
+    const text = readSmall(root, path, MAX_PID_FILE_BYTES).trim();
+    if (!/^[1-9][0-9]{0,9}$/.test(text)) return null;
+    const pid = Number(text);
+    return pid <= 0x3fffffff ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The init pid a runtime recorded in its state directory (runc/youki state.json, crun status). */
+export function readStatePid(root: string, stateDir: string, id: string): number | null {
+  const candidates: [string, string][] = [
+    [posix.join(stateDir, id, 'state.json'), 'init_process_pid'],
+    [posix.join(stateDir, id, 'status'), 'pid'],
+  ];
+  for (const [path, key] of candidates) {
+    try {
+      const value = (JSON.parse(readSmall(root, path, MAX_STATE_FILE_BYTES)) as Record<string, unknown>)[key];
+      if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
+    } catch {
+      // not this runtime's layout
+    }
+  }
+  return null;
+}

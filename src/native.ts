@@ -1,0 +1,134 @@
+// The addon's interface, typed. The one place that loads build/Release/ocinotify.node.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OciNotifyError } from './errors.js';
+import { moduleUrl } from './module-url.js';
+
+interface TaskFields {
+  /** bpf_ktime_get_ns() of the kernel event: CLOCK_MONOTONIC. 0 when no BPF record was behind it. */
+  ts: bigint;
+  cgroupId: bigint;
+  mntns: number;
+  /** host (initial pid namespace) view; 0 when unknown */
+  pid: number;
+  tid: number;
+  /** the watcher's pid namespace view; 0 when the task is not visible there */
+  vpid: number;
+  vtid: number;
+  ppid: number;
+  euid: number;
+  flags: number;
+  filename: string;
+}
+
+export interface ExecRecord extends TaskFields {
+  kind: 'exec' | 'runtime-exec';
+  /** non-zero while the exec is held by fanotify */
+  cookie: number;
+  held: boolean;
+  argvSource: 'none' | 'sys_enter' | 'sched_exec' | 'proc';
+  binary: string;
+  argv: string[];
+}
+
+export interface InitExecRecord extends TaskFields {
+  kind: 'init-exec';
+  sessionPid: number;
+  runtimeMntns: number;
+}
+
+export interface ExitRecord extends TaskFields {
+  kind: 'exit';
+  exitKind: number;
+  sessionPid: number;
+  status: number;
+}
+
+export interface GateExpiredRecord {
+  kind: 'gate-expired';
+  cookie: number;
+}
+
+export interface LostRecord {
+  kind: 'lost';
+  count: number;
+  reason: string;
+}
+
+export type NativeRecord = ExecRecord | InitExecRecord | ExitRecord | GateExpiredRecord | LostRecord;
+
+/** Mirrors enum oci_exit_kind in bpf/ocinotify.h. */
+export const EXIT_KIND = { runtime: 1, container: 2, prestart: 3 } as const;
+/** Mirrors enum oci_binary_kind. */
+export const BINARY_KIND = { runtime: 1, monitor: 2 } as const;
+/** Mirrors enum oci_record_flags. */
+export const RECORD_FLAG = { argsTruncated: 1, execveat: 2, monitor: 4 } as const;
+
+export interface NativeOptions {
+  useBpf: boolean;
+  useFanotify: boolean;
+  gateTimeoutMs: number;
+  maxHeld: number;
+  watcherPidns: number;
+  watcherInInitPidns: boolean;
+  names: string[];
+  binaries: { path: string; kind: number }[];
+}
+
+export interface NativeStatus {
+  bpf: boolean;
+  fanotify: boolean;
+  bpfError: string;
+  fanotifyError: string;
+  marked: string[];
+  markErrors: string[];
+}
+
+export interface NativeStats {
+  held: number;
+  heldNow: number;
+  answeredByJs: number;
+  expired: number;
+  answeredNative: number;
+  ringbufFull: number;
+  queueOverflow: number;
+  enterUnmatched: number;
+}
+
+export interface NativeWatcher {
+  readonly status: NativeStatus;
+  answer(cookie: number, allow: boolean): boolean;
+  stats(): NativeStats;
+  close(): void;
+}
+
+interface Addon {
+  Watcher: new (options: NativeOptions, onBatch: (batch: NativeRecord[]) => void) => NativeWatcher;
+  readFileInRoot(root: string, path: string, maxBytes: number): Buffer;
+}
+
+let addon: Addon | undefined;
+
+/** The package root: the nearest ancestor holding binding.gyp (src/ in tests, dist/esm|cjs when built). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(moduleUrl));
+  while (!existsSync(join(dir, 'binding.gyp'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new OciNotifyError('ERR_ADDON_MISSING', 'cannot find the ocinotify package root');
+    dir = up;
+  }
+  return dir;
+}
+
+export function loadAddon(): Addon {
+  if (addon) return addon;
+  const path = join(packageRoot(), 'build', 'Release', 'ocinotify.node');
+  try {
+    addon = createRequire(moduleUrl)(path) as Addon;
+  } catch (cause) {
+    throw new OciNotifyError('ERR_ADDON_MISSING', `cannot load the native addon ${path}: run \`make build\``, { path }, { cause });
+  }
+  return addon;
+}
