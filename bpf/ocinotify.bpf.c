@@ -430,13 +430,14 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 		}
 		return 0;
 	}
-	bpf_map_delete_elem(&sessions, &tgid);
-	if (!lin)
+	/* The runtimes' private copies of themselves (memfd, O_TMPFILE: crun's
+	 * /dev/fd/N, youki's sealed memfd, runc's clone) have no links: a
+	 * runtime re-exec'ing one stays the runtime it was. */
+	if (BPF_CORE_READ(exe, f_inode, __i_nlink) == 0)
 		return 0;
-	/* hooks run in the runtime's mount namespace and the runtimes' private
-	 * copies of themselves (memfd, O_TMPFILE) have no links: neither is the
-	 * container's entrypoint */
-	if (mntns_of(task) == lin->runtime_mntns || BPF_CORE_READ(exe, f_inode, __i_nlink) == 0)
+	bpf_map_delete_elem(&sessions, &tgid);
+	/* hooks run in the runtime's mount namespace: not the entrypoint */
+	if (!lin || mntns_of(task) == lin->runtime_mntns)
 		return 0;
 	emit_init_exec(task, lin, ctx);
 	bpf_map_update_elem(&containers, &tgid, lin, BPF_ANY);

@@ -185,7 +185,8 @@ export class ContainerWatcher extends EventEmitter {
   private onExec(rec: ExecRecord, held: boolean): void {
     let session: Session | null = null;
     try {
-      session = this.sessionFor(rec);
+      // A runtime re-exec'ing itself (crun's /dev/fd/N) repeats its argv: same process, same session.
+      if (!this.byRuntimePid.has(rec.pid || rec.vpid)) session = this.sessionFor(rec);
     } finally {
       if (held && session === null) this.native.answer(rec.cookie, true);
     }
