@@ -55,7 +55,7 @@ test: deps build
 	npx vitest run
 
 demo: deps build
-	node test/demo.mjs
+	node examples/demo.mjs
 
 clean:
 	rm -rf $(OUT) build dist

@@ -57,8 +57,8 @@ function parseWatch(args: string[]) {
   };
 }
 
-const COLUMNS = ['TIME', 'EVENT', 'ID', 'MANAGER', 'NAMESPACE/POD', 'CONTAINER', 'TYPE', 'PID', 'EXIT'];
-const WIDTHS = [12, 9, 13, 10, 30, 16, 9, 8, 4];
+const COLUMNS = ['TIME', 'EVENT', 'ID', 'MANAGER', 'NAMESPACE/POD', 'CONTAINER', 'TYPE', 'PID', 'EXIT', 'POD UID'];
+const WIDTHS = [12, 9, 13, 10, 30, 12, 9, 7, 4, 36];
 
 function row(cells: string[]): string {
   return cells.map((c, i) => c.slice(0, WIDTHS[i]).padEnd(WIDTHS[i] ?? 0)).join(' ').trimEnd();
@@ -75,6 +75,7 @@ function tableRow(e: ContainerEvent): string {
     e.container.type ?? '-',
     e.pid === null ? '-' : String(e.pid),
     e.exitCode === undefined || e.exitCode === null ? '' : String(e.exitCode),
+    e.pod?.uid ?? '',
   ]);
 }
 
