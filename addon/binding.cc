@@ -111,6 +111,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Watcher",
                        {InstanceMethod("answer", &Watcher::Answer),
+                        InstanceMethod("watchPid", &Watcher::WatchPid),
                         InstanceMethod("stats", &Watcher::Stats),
                         InstanceMethod("close", &Watcher::Close)});
   }
@@ -171,6 +172,13 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     if (!reactor_) return Napi::Boolean::New(info.Env(), false);
     uint64_t cookie = static_cast<uint64_t>(info[0].ToNumber().DoubleValue());
     return Napi::Boolean::New(info.Env(), reactor_->Answer(cookie, info[1].ToBoolean()));
+  }
+
+  Napi::Value WatchPid(const Napi::CallbackInfo& info) {
+    if (reactor_)
+      reactor_->WatchPid(info[0].ToNumber().Uint32Value(), info[1].ToNumber().Uint32Value(),
+                         info[2].ToNumber().Uint32Value());
+    return info.Env().Undefined();
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {

@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -20,6 +21,13 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kEnterTtl = std::chrono::seconds(10);
 constexpr size_t kMaxEnters = 65536;
 constexpr uint64_t kTagGate = 1, kTagBpf = 2, kTagTimer = 3, kTagWake = 4;
+constexpr uint64_t kTagPidfd = 1ull << 32;  // | the pidfd
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
 
 // Only create and run make a container; everything else the runtimes are
 // exec'd for (start, kill, delete, state, init, ...) is answered without a
@@ -82,6 +90,7 @@ ReactorStatus Reactor::Start(Deliver deliver) {
                             [this](const void* d, size_t n) { OnBpf(d, n); });
     if (st.bpfError.empty()) {
       st.bpf = true;
+      bpfRunning_ = true;
       watch(bpf_.EpollFd(), kTagBpf);
     } else {
       bpf_.Close();
@@ -108,12 +117,18 @@ void Reactor::Run() {
     for (int i = 0; i < n; i++) {
       gate |= events[i].data.u64 == kTagGate;
       timer |= events[i].data.u64 == kTagTimer;
+      if (events[i].data.u64 & kTagPidfd) OnPidExit(static_cast<int>(events[i].data.u64 & 0xffffffff));
     }
     // Drain the ring buffer first, every time: a runtime's sys_enter record
     // is committed before its permission event is queued, so after this
     // drain every permission event read below has its argv here.
     bpf_.Drain();
     if (gate) OnPermEvents();
+    for (int i = 0; i < n; i++)
+      if (events[i].data.u64 == kTagWake) {
+        uint64_t v;
+        (void)!read(wakefd_, &v, sizeof(v));
+      }
     if (timer) {
       uint64_t ticks;
       (void)!read(timerfd_, &ticks, sizeof(ticks));
@@ -199,6 +214,7 @@ Record Reactor::MatchArgv(const PermEvent& ev) {
   Record rec;
   if (TakeEnter(ev.tid, rec)) return rec;
   rec.kind = RecordKind::Exec;
+  rec.task.ts_ns = MonotonicNs();  // no kernel record: the time we saw the permission event
   if (ev.tid && ReadExecArgv(ev.tid, rec)) {
     if (opt_.watcherInInitPidns) {
       rec.task.pid = rec.task.vpid;
@@ -236,6 +252,9 @@ void Reactor::OnPermEvents() {
     rec.binary = BinaryPath(ev.fd);
     bool hold = rec.task.euid == 0 && rec.argvSource != ArgvSource::None && MayCreate(rec);
     std::lock_guard<std::mutex> lock(mu_);
+    // Without the BPF side, the runtime's exit is learnt through a pidfd.
+    if (!bpfRunning_ && rec.task.vpid && MayCreate(rec))
+      WatchPidLocked(rec.task.vpid, OCI_EXIT_RUNTIME, rec.task.vpid);
     if (hold && held_.size() < opt_.maxHeld) {
       rec.cookie = nextCookie_++;
       rec.held = true;
@@ -257,6 +276,55 @@ bool Reactor::Answer(uint64_t cookie, bool allow) {
   held_.erase(it);
   stats_.answeredByJs++;
   return true;
+}
+
+void Reactor::WatchPid(uint32_t pid, uint32_t exitKind, uint32_t sessionPid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  WatchPidLocked(pid, exitKind, sessionPid);
+}
+
+void Reactor::WatchPidLocked(uint32_t pid, uint32_t exitKind, uint32_t sessionPid) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    // Already gone: its exit is now. Delivered with the reactor's next batch.
+    Record rec;
+    rec.kind = RecordKind::Exit;
+    rec.task.pid = rec.task.vpid = pid;
+    rec.task.ts_ns = MonotonicNs();
+    rec.exitKind = exitKind;
+    rec.sessionPid = sessionPid;
+    rec.status = -1;
+    pendingExits_.push_back(std::move(rec));
+    uint64_t one = 1;
+    (void)!write(wakefd_, &one, sizeof(one));
+    return;
+  }
+  pidWatches_[fd] = {pid, exitKind, sessionPid};
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kTagPidfd | static_cast<uint32_t>(fd);
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void Reactor::OnPidExit(int pidfd) {
+  PidWatch w;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pidWatches_.find(pidfd);
+    if (it == pidWatches_.end()) return;
+    w = it->second;
+    pidWatches_.erase(it);
+  }
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, pidfd, nullptr);
+  close(pidfd);
+  Record rec;
+  rec.kind = RecordKind::Exit;
+  rec.task.pid = rec.task.vpid = w.pid;
+  rec.task.ts_ns = MonotonicNs();
+  rec.exitKind = w.exitKind;
+  rec.sessionPid = w.sessionPid;
+  rec.status = -1;  // a pidfd tells that a non-child exited, not how
+  batch_->push_back(std::move(rec));
 }
 
 void Reactor::ExpireDeadlines() {
@@ -305,6 +373,8 @@ void Reactor::ArmTimer() {
 void Reactor::Flush() {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    for (auto& rec : pendingExits_) batch_->push_back(std::move(rec));
+    pendingExits_.clear();
     uint64_t full = bpf_.Stat(OCI_STAT_RINGBUF_FULL);
     if (full > stats_.ringbufFull) {
       Record rec;
@@ -338,6 +408,8 @@ void Reactor::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [cookie, h] : held_) gate_.Answer(h.fd, true);
     held_.clear();
+    for (auto& [fd, w] : pidWatches_) close(fd);
+    pidWatches_.clear();
   }
   gate_.Close();
   bpf_.Close();

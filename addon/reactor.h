@@ -59,6 +59,9 @@ class Reactor {
   ReactorStatus Start(Deliver deliver);
   // From the JavaScript thread. False if the exec was already answered.
   bool Answer(uint64_t cookie, bool allow);
+  // Reports an Exit record of this kind when pid exits, through a pidfd: how
+  // exits are seen without the BPF side. Safe from any thread.
+  void WatchPid(uint32_t pid, uint32_t exitKind, uint32_t sessionPid);
   ReactorStats Stats();
   void Stop();
 
@@ -66,6 +69,9 @@ class Reactor {
   struct Held {
     int fd;
     std::chrono::steady_clock::time_point deadline;
+  };
+  struct PidWatch {
+    uint32_t pid, exitKind, sessionPid;
   };
   struct Enter {
     Record rec;
@@ -81,6 +87,8 @@ class Reactor {
   void ExpireEnters();
   void ArmTimer();
   void Flush();
+  void OnPidExit(int pidfd);
+  void WatchPidLocked(uint32_t pid, uint32_t exitKind, uint32_t sessionPid);
   std::string BinaryPath(int fd);
 
   ReactorOptions opt_;
@@ -94,6 +102,9 @@ class Reactor {
 
   std::mutex mu_;  // guards held_, nextCookie_ and stats_ (Answer runs on the JS thread)
   std::map<uint64_t, Held> held_;
+  std::unordered_map<int, PidWatch> pidWatches_;  // by pidfd
+  std::vector<Record> pendingExits_;               // pids that were gone before we watched them
+  bool bpfRunning_ = false;
   uint64_t nextCookie_ = 1;
   ReactorStats stats_;
 

@@ -43,6 +43,7 @@ export interface ExitRecord extends TaskFields {
   kind: 'exit';
   exitKind: number;
   sessionPid: number;
+  /** wait(2) status; -1 when seen through a pidfd, which does not tell */
   status: number;
 }
 
@@ -100,6 +101,8 @@ export interface NativeStats {
 export interface NativeWatcher {
   readonly status: NativeStatus;
   answer(cookie: number, allow: boolean): boolean;
+  /** Reports an 'exit' record of exitKind when pid exits (pidfd; status -1: unknown). */
+  watchPid(pid: number, exitKind: number, sessionPid: number): void;
   stats(): NativeStats;
   close(): void;
 }

@@ -58,6 +58,7 @@ interface Session {
   mntns: number | null;
   cgroupId: string | null;
   created: boolean;
+  started: boolean;
 }
 
 const DEFAULT_GATE_TIMEOUT_MS = 1000;
@@ -185,8 +186,10 @@ export class ContainerWatcher extends EventEmitter {
   private onExec(rec: ExecRecord, held: boolean): void {
     let session: Session | null = null;
     try {
+      const parsed = this.parse(rec);
       // A runtime re-exec'ing itself (crun's /dev/fd/N) repeats its argv: same process, same session.
-      if (!this.byRuntimePid.has(rec.pid || rec.vpid)) session = this.sessionFor(rec);
+      if (parsed !== null && !this.byRuntimePid.has(rec.pid || rec.vpid)) session = this.sessionFor(rec, ...parsed);
+      if (session === null && parsed !== null && this.mode === 'fanotify-only') this.onVerbExec(rec, parsed[1]);
     } finally {
       if (held && session === null) this.native.answer(rec.cookie, true);
     }
@@ -195,16 +198,18 @@ export class ContainerWatcher extends EventEmitter {
     this.precreate(session, rec, held);
   }
 
-  /** A new container session if rec is a creation by real root, else null. */
-  private sessionFor(rec: ExecRecord): Session | null {
+  private parse(rec: ExecRecord): [RuntimeName, RuntimeInvocation] | null {
     const runtime = this.runtimeNameOf(rec);
     if (runtime === null || rec.argv.length === 0) return null;
-    let invocation: RuntimeInvocation;
     try {
-      invocation = parseRuntimeArgv(rec.argv, runtime);
+      return [runtime, parseRuntimeArgv(rec.argv, runtime)];
     } catch {
       return null;
     }
+  }
+
+  /** A new container session if rec is a creation by real root, else null. */
+  private sessionFor(rec: ExecRecord, runtime: RuntimeName, invocation: RuntimeInvocation): Session | null {
     if (runtime === 'conmon') {
       if (invocation.name !== null) this.rememberConmon(rec.pid || rec.vpid, invocation.name);
       return null;
@@ -226,7 +231,17 @@ export class ContainerWatcher extends EventEmitter {
       mntns: null,
       cgroupId: null,
       created: false,
+      started: false,
     };
+  }
+
+  /** Without the BPF side, `start` is the runtime's `start` exec, seen at its permission check. */
+  private onVerbExec(rec: ExecRecord, invocation: RuntimeInvocation): void {
+    if (invocation.verb !== 'start' || invocation.id === null || rec.euid !== 0) return;
+    const session = [...this.byInitPid.values()].find((s) => s.id === invocation.id && !s.started);
+    if (session === undefined) return;
+    session.started = true;
+    this.publish(this.event('start', session, rec.ts));
   }
 
   private rememberConmon(pid: number, name: string): void {
@@ -285,7 +300,7 @@ export class ContainerWatcher extends EventEmitter {
     if (session === undefined) return; // a runc init stage, not the container's init
     this.byInitPid.delete(rec.pid);
     const event = this.event('exit', session, rec.ts);
-    const { exitCode, signal } = decodeStatus(rec.status);
+    const { exitCode, signal } = rec.status < 0 ? { exitCode: null, signal: null } : decodeStatus(rec.status);
     event.exitCode = exitCode;
     event.signal = signal;
     this.publish(event);
@@ -296,7 +311,8 @@ export class ContainerWatcher extends EventEmitter {
     if (session === undefined) return;
     this.byRuntimePid.delete(rec.pid);
     // `run` reports its container through the init's own exec and exit.
-    if (session.invocation.verb !== 'create' || session.created || rec.status !== 0) return;
+    // status -1: seen through a pidfd, which does not tell; the pid file does.
+    if (session.invocation.verb !== 'create' || session.created || rec.status > 0) return;
     const initPid = this.initPidOf(session);
     if (initPid === null) return;
     const proc = hostProcDir(this.view, initPid);
@@ -316,6 +332,7 @@ export class ContainerWatcher extends EventEmitter {
     session.mntns = mntns;
     session.cgroupId = cgroupId;
     this.byInitPid.set(initPid, session);
+    if (this.mode === 'fanotify-only') this.native.watchPid(initPid, EXIT_KIND.container, session.runtime.pid);
     this.publish(this.event('create', session, ts));
   }
 
@@ -324,6 +341,7 @@ export class ContainerWatcher extends EventEmitter {
     if (session === undefined) return;
     if (!session.created) this.markCreated(session, rec.pid, rec.mntns, String(rec.cgroupId), rec.ts);
     this.byInitPid.set(rec.pid, session);
+    session.started = true;
     const event = this.event('start', session, rec.ts);
     event.pid = rec.pid;
     this.publish(event);
