@@ -194,40 +194,31 @@ static __always_inline long fd_path_number(const char *name)
 	return -1;
 }
 
-struct scan_ctx {
-	const char *s;
-	__u32 at;
-};
-
-static long last_slash_cb(__u32 i, struct scan_ctx *c)
+/* Where the basename of a path of len bytes starts, or -1 when it is longer
+ * than any runtime name could be. Looks at the last OCI_NAME_LEN bytes only:
+ * this runs for every exec on the node. */
+static __always_inline int short_basename(const char *name, int len)
 {
-	char ch = c->s[i & (OCI_FILENAME_LEN - 1)];
+#pragma unroll
+	for (int k = 1; k <= OCI_NAME_LEN; k++) {
+		int pos = len - k;
 
-	if (ch == 0)
-		return 1;
-	if (ch == '/')
-		c->at = i + 1;
-	return 0;
-}
-
-/* bpf_loop() keeps the verifier from walking every iteration of the scans
- * below: unrolled, the exec path would not load. */
-static __always_inline __u32 basename_offset(const char *name)
-{
-	struct scan_ctx c = { .s = name, .at = 0 };
-
-	bpf_loop(OCI_FILENAME_LEN, last_slash_cb, &c, 0);
-	return c.at;
+		if (pos < 0)
+			return 0;
+		if (name[pos & (OCI_FILENAME_LEN - 1)] == '/')
+			return pos + 1;
+	}
+	return -1;
 }
 
 /* Is this exec one fanotify will hold for a runtime binary? Names decide for
  * ordinary paths; for the paths that name a file by fd or by /proc/self/exe
  * (self re-execs, execveat) the inode decides. */
-static __always_inline __u32 enter_kind(struct task_struct *task, const char *name,
+static __always_inline __u32 enter_kind(struct task_struct *task, const char *name, int len,
 					long dfd, long flags)
 {
 	char key[OCI_NAME_LEN] = {};
-	__u32 base;
+	int base;
 	__u32 *kind;
 	long fd;
 
@@ -238,7 +229,9 @@ static __always_inline __u32 enter_kind(struct task_struct *task, const char *na
 	fd = fd_path_number(name);
 	if (fd >= 0)
 		return inode_kind(fd_file(task, fd));
-	base = basename_offset(name);
+	base = short_basename(name, len);
+	if (base < 0)
+		return 0;
 	for (int i = 0; i < OCI_NAME_LEN - 1; i++) {
 		char c = name[(base + i) & (OCI_FILENAME_LEN - 1)];
 
@@ -331,13 +324,15 @@ static __always_inline int on_exec_enter(long dfd, const char *filename,
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct oci_runtime_rec *r;
 	__u32 zero = 0, kind;
+	long len;
 	char *name = bpf_map_lookup_elem(&scratch, &zero);
 
 	if (!name)
 		return 0;
-	if (bpf_probe_read_user_str(name, OCI_FILENAME_LEN, filename) < 0)
+	len = bpf_probe_read_user_str(name, OCI_FILENAME_LEN, filename);
+	if (len <= 0)
 		return 0;
-	kind = enter_kind(task, name, dfd, flags);
+	kind = enter_kind(task, name, len - 1, dfd, flags);
 	if (!kind)
 		return 0;
 	count(OCI_STAT_ENTER_MATCHED);
