@@ -18,7 +18,11 @@ export interface ContainerEvent {
   type: LifecycleType;
   /** wall clock when the watcher produced the event */
   time: string;
-  /** kernel CLOCK_MONOTONIC of the kernel event behind this one, in ns, as a decimal string */
+  /**
+   * CLOCK_MONOTONIC of the kernel event behind this one, in ns, as a decimal string. Without a
+   * BPF record behind it (fanotify-only mode, a runtime exec'd by a name the kernel filter does
+   * not know) it is the time the watcher saw the permission event or the pidfd's exit.
+   */
   monotonicNs: string;
   id: string;
   manager: Manager;
