@@ -59,6 +59,8 @@ interface Session {
   cgroupId: string | null;
   created: boolean;
   started: boolean;
+  /** the runtime's exec of it was seen to succeed (sched_process_exec) */
+  running: boolean;
 }
 
 const DEFAULT_GATE_TIMEOUT_MS = 1000;
@@ -66,6 +68,8 @@ const MAX_HELD = 4096;
 /** conmon's container names, by conmon pid, until its runtime child shows up */
 const MAX_CONMON_NAMES = 4096;
 const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
+/** paths by which a process execs a file it holds open: itself, for a runtime */
+const SELF_PATH = /^\/(dev\/fd|proc\/self\/fd|proc\/self\/exe)(\/|$)/;
 
 export class ContainerWatcher extends EventEmitter {
   readonly mode: WatchMode;
@@ -146,7 +150,7 @@ export class ContainerWatcher extends EventEmitter {
       try {
         this.onRecord(rec);
       } catch (err) {
-        if (this.listenerCount('error') > 0) this.emit('error', err);
+        this.reportError(err);
       }
     }
   }
@@ -155,11 +159,16 @@ export class ContainerWatcher extends EventEmitter {
     switch (rec.kind) {
       case 'exec':
         return this.onExec(rec, rec.held);
-      case 'runtime-exec':
+      case 'runtime-exec': {
         // With fanotify, creations arrive held at the permission check; this
-        // record still covers any creation that reached no permission event.
-        if (!this.byRuntimePid.has(rec.pid)) this.onExec(rec, false);
+        // record confirms the exec ran, and covers any creation that reached
+        // no permission event.
+        const session = this.byRuntimePid.get(rec.pid);
+        if (session === undefined) this.onExec(rec, false);
+        const running = session ?? this.byRuntimePid.get(rec.pid);
+        if (running !== undefined) running.running = true;
         return;
+      }
       case 'init-exec':
         return this.onInitExec(rec);
       case 'exit':
@@ -187,8 +196,7 @@ export class ContainerWatcher extends EventEmitter {
     let session: Session | null = null;
     try {
       const parsed = this.parse(rec);
-      // A runtime re-exec'ing itself (crun's /dev/fd/N) repeats its argv: same process, same session.
-      if (parsed !== null && !this.byRuntimePid.has(rec.pid || rec.vpid)) session = this.sessionFor(rec, ...parsed);
+      if (parsed !== null && !this.isReexec(rec)) session = this.sessionFor(rec, ...parsed);
       if (session === null && parsed !== null && this.mode === 'fanotify-only') this.onVerbExec(rec, parsed[1]);
     } finally {
       if (held && session === null) this.native.answer(rec.cookie, true);
@@ -196,6 +204,16 @@ export class ContainerWatcher extends EventEmitter {
     if (session === null) return;
     this.byRuntimePid.set(session.runtime.pid, session);
     this.precreate(session, rec, held);
+  }
+
+  /**
+   * A runtime re-exec'ing itself (crun's /dev/fd/N) repeats its argv: same process, same
+   * session. An earlier exec of this pid that never ran (denied, failed) is no session.
+   */
+  private isReexec(rec: ExecRecord): boolean {
+    const existing = this.byRuntimePid.get(rec.pid || rec.vpid);
+    if (existing === undefined) return false;
+    return existing.running || rec.filename === '' || SELF_PATH.test(rec.filename);
   }
 
   private parse(rec: ExecRecord): [RuntimeName, RuntimeInvocation] | null {
@@ -232,6 +250,7 @@ export class ContainerWatcher extends EventEmitter {
       cgroupId: null,
       created: false,
       started: false,
+      running: false,
     };
   }
 
@@ -279,19 +298,33 @@ export class ContainerWatcher extends EventEmitter {
       this.publish(event);
       return;
     }
-    const gate = this.options.gate;
-    let verdict: GateVerdict | Promise<GateVerdict>;
+    // A listener's exception must not skip the gate.
     try {
       this.publish(event);
-      verdict = gate ? gate(event) : 'allow';
+    } catch (err) {
+      this.reportError(err);
+    }
+    let verdict: GateVerdict | Promise<GateVerdict>;
+    try {
+      verdict = this.options.gate ? this.options.gate(event) : 'allow';
     } catch {
       verdict = 'allow';
     }
     // The deadline is enforced natively; a verdict after it is simply late.
     Promise.resolve(verdict).then(
-      (v) => this.native.answer(rec.cookie, allows(v)),
-      () => this.native.answer(rec.cookie, true),
+      (v) => this.answer(session, rec.cookie, allows(v)),
+      () => this.answer(session, rec.cookie, true),
     );
+  }
+
+  private answer(session: Session, cookie: number, allow: boolean): void {
+    // A denied exec fails in the caller, which lives on and may exec again.
+    if (this.native.answer(cookie, allow) && !allow && this.byRuntimePid.get(session.runtime.pid) === session)
+      this.byRuntimePid.delete(session.runtime.pid);
+  }
+
+  private reportError(err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   private onExit(rec: ExitRecord): void {

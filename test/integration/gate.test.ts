@@ -1,0 +1,224 @@
+// The gate: what holds a runtime, what releases it, and that nothing but the
+// native deadline bounds how long a runtime waits for JavaScript.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerWatcher, type ContainerEvent, type GateVerdict } from '../../src/index.js';
+import { Lab, RUNC, Recorder, criAnnotations, privileged, timedShell } from './harness.js';
+import { busyWait, runcStatus, sleep, sq, timedRunc } from './kernel-state.js';
+
+const GATE_TIMEOUT_MS = 1000;
+/** runc create itself, on a busy 2-core machine, on top of the deadline */
+const SLACK_MS = 500;
+
+describe.skipIf(!privileged())('gate', () => {
+  let lab: Lab;
+  /** one watcher for the gate verdict tests: the gate decides per container id */
+  let rec: Recorder | undefined;
+  const gates = new Map<string, (e: ContainerEvent) => GateVerdict | Promise<GateVerdict>>();
+  const gateCalls: string[] = [];
+
+  beforeAll(() => {
+    lab = new Lab();
+  });
+
+  afterAll(async () => {
+    rec?.close();
+    await lab?.cleanup();
+  });
+
+  /** start, kill and delete id, waiting for its start and exit events on r. */
+  async function finish(r: Recorder, id: string): Promise<void> {
+    await lab.runc(['start', id]);
+    await r.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
+    await lab.runc(['kill', id, 'KILL']);
+    await r.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
+    await lab.runc(['delete', id]);
+  }
+
+  // Alone: each fanotify group holds an exec in turn, so a second watcher in
+  // this process, blocked with us, would add its own deadline.
+  it('a JS event loop blocked 5 s in a precreate listener holds the runtime only until the deadline', async () => {
+    const id = 'blocked-loop';
+    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const r = new Recorder({ gateTimeoutMs: GATE_TIMEOUT_MS }, new Set([id]));
+    try {
+      let blockedMs = 0;
+      r.watcher.on('precreate', (e: ContainerEvent) => {
+        if (e.id !== id) return;
+        const t = Date.now();
+        busyWait(5000);
+        blockedMs = Date.now() - t;
+      });
+      const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
+      console.log(`event loop blocked ${blockedMs} ms; runc create took ${create.ms} ms (deadline ${GATE_TIMEOUT_MS} ms)`);
+      expect(blockedMs).toBeGreaterThanOrEqual(5000);
+      expect(create.code, create.stderr).toBe(0);
+      expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS + SLACK_MS);
+      await finish(r, id);
+      expect(r.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
+      expect(r.of(id, 'precreate')[0]!.held).toBe(true);
+      expect(r.of(id, 'start')[0]!.pid).toBe(r.of(id, 'create')[0]!.pid);
+      // the native deadline answered (other runtimes exec'd on this machine meanwhile may have expired too)
+      const stats = r.watcher.stats();
+      expect(stats.expired).toBeGreaterThanOrEqual(1);
+      expect(stats.heldNow).toBe(0);
+    } finally {
+      r.close();
+    }
+  });
+
+  describe('verdicts', () => {
+    beforeAll(() => {
+      rec = new Recorder({
+        gateTimeoutMs: GATE_TIMEOUT_MS,
+        gate: (e) => {
+          gateCalls.push(e.id);
+          return gates.get(e.id)?.(e) ?? 'allow';
+        },
+      });
+    });
+
+    it("an async gate returning 'deny' makes runc create fail, and nothing follows", async () => {
+      const id = 'deny-async';
+      gates.set(id, async (): Promise<GateVerdict> => {
+        await sleep(20);
+        return 'deny';
+      });
+      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
+      console.log(`denied runc create: exit ${create.code} after ${create.ms} ms; sessions still tracked: ${rec!.watcher.stats().sessions}`);
+      expect(create.code).not.toBe(0);
+      expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS);
+      await sleep(300);
+      expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate']);
+      expect(rec!.of(id, 'precreate')[0]!.held).toBe(true);
+      expect(await runcStatus(lab, id)).toBeNull();
+    });
+
+    it("an object verdict { verdict: 'deny' } denies too", async () => {
+      const id = 'deny-object';
+      gates.set(id, () => ({ verdict: 'deny', reason: 'test' }));
+      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
+      expect(create.code).not.toBe(0);
+      await sleep(200);
+      expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate']);
+      expect(await runcStatus(lab, id)).toBeNull();
+    });
+
+    it("an async gate returning 'allow' after 50 ms lets the runtime through at once", async () => {
+      const id = 'allow-50ms';
+      gates.set(id, async (): Promise<GateVerdict> => {
+        await sleep(50);
+        return 'allow';
+      });
+      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
+      console.log(`runc create allowed after 50 ms: ${create.ms} ms`);
+      expect(create.code, create.stderr).toBe(0);
+      expect(create.ms).toBeGreaterThanOrEqual(50);
+      expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS);
+      await finish(rec!, id);
+      expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
+    });
+
+    it('a gate that never settles lets the runtime proceed at the deadline', async () => {
+      const id = 'never-settles';
+      gates.set(id, () => new Promise<GateVerdict>(() => undefined));
+      const expiredBefore = rec!.watcher.stats().expired;
+      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
+      console.log(`runc create with a gate that never settles: ${create.ms} ms (deadline ${GATE_TIMEOUT_MS} ms)`);
+      expect(create.code, create.stderr).toBe(0);
+      expect(create.ms).toBeGreaterThanOrEqual(GATE_TIMEOUT_MS - 50);
+      expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS + SLACK_MS);
+      expect(rec!.watcher.stats().expired).toBeGreaterThanOrEqual(expiredBefore + 1);
+      await finish(rec!, id);
+      expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
+    });
+
+    it('a precreate listener that throws does not bypass the gate', async () => {
+      const id = 'deny-listener-throws';
+      gates.set(id, () => 'deny');
+      const boom = (e: ContainerEvent): void => {
+        if (e.id === id) throw new Error('a buggy listener');
+      };
+      rec!.watcher.on('precreate', boom);
+      try {
+        const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+        const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
+        const status = await runcStatus(lab, id);
+        console.log(`listener throws, gate denies: runc create exit ${create.code}; gate called: ${gateCalls.includes(id)}; ${id}: ${status ?? 'not created'}`);
+        expect(gateCalls).toContain(id);
+        expect(create.code).not.toBe(0);
+        expect(status).toBeNull();
+      } finally {
+        rec!.watcher.off('precreate', boom);
+      }
+    });
+
+    it('a process whose held exec was denied is gated again when it execs the runtime again', async () => {
+      // bash with execfail survives a failed `exec`: the same process (same
+      // pid) execs runc create twice. Each creation must reach the gate.
+      const first = 'deny-reexec-1';
+      const second = 'deny-reexec-2';
+      for (const id of [first, second]) gates.set(id, () => 'deny');
+      const b1 = await lab.bundle(first, ['/bin/sleep', '30'], criAnnotations(first));
+      const b2 = await lab.bundle(second, ['/bin/sleep', '30'], criAnnotations(second));
+      const runc = (bundle: string, id: string) => [RUNC, '--root', lab.stateRoot, 'create', '--bundle', bundle, id].map(sq).join(' ');
+      const script = `shopt -s execfail; exec ${runc(b1, first)}; exec ${runc(b2, second)}`;
+      const before = rec!.watcher.stats();
+      const res = await timedShell(`/usr/bin/bash -c ${sq(script)} </dev/null >>${sq(lab.log)} 2>&1`);
+      await sleep(300);
+      const after = rec!.watcher.stats();
+      const secondStatus = await runcStatus(lab, second);
+      console.log(
+        `re-exec after a deny: exit ${res.code}; held ${after.held - before.held}, answered by JS ${after.answeredByJs - before.answeredByJs}; ` +
+          `gate called for ${JSON.stringify(gateCalls.filter((c) => c.startsWith('deny-reexec')))}; ${second}: ${secondStatus ?? 'not created'}`,
+      );
+      expect(rec!.of(first).map((e) => e.type)).toEqual(['precreate']);
+      expect(await runcStatus(lab, first)).toBeNull();
+      expect(gateCalls).toContain(second);
+      expect(rec!.of(second).map((e) => e.type)).toEqual(['precreate']);
+      expect(secondStatus).toBeNull();
+      expect(res.code).not.toBe(0);
+    });
+
+    it('start, state, kill and delete are answered natively, never held, even with a gate that never settles', async () => {
+      const id = 'verbs';
+      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      await lab.runc(['create', '--bundle', bundle, id]); // allowed by rec's gate
+      let calls = 0;
+      const w = new ContainerWatcher({
+        gateTimeoutMs: GATE_TIMEOUT_MS,
+        // never settles for this lab's runtimes; others on the machine are not ours to hold
+        gate: (e) => {
+          if (!e.runtime.argv.includes(lab.stateRoot)) return 'allow';
+          calls++;
+          return new Promise<GateVerdict>(() => undefined);
+        },
+      });
+      const timings: Record<string, number> = {};
+      try {
+        const timed = async (verb: string, args: string[]): Promise<void> => {
+          const res = await timedRunc(lab, args);
+          expect(res.code, `${verb}: ${res.stderr}`).toBe(0);
+          timings[verb] = res.ms;
+        };
+        await timed('state', ['state', id]);
+        await timed('start', ['start', id]);
+        await timed('kill', ['kill', id, 'KILL']);
+        for (let i = 0; i < 100 && (await runcStatus(lab, id)) !== 'stopped'; i++) await sleep(20);
+        expect(await runcStatus(lab, id)).toBe('stopped');
+        await timed('delete', ['delete', id]);
+        console.log(`non-creation verbs with a never-settling gate (ms): ${JSON.stringify(timings)}`);
+        for (const [verb, ms] of Object.entries(timings)) expect(ms, verb).toBeLessThan(GATE_TIMEOUT_MS / 2);
+        expect(calls).toBe(0);
+        const stats = w.stats();
+        expect(stats.expired).toBe(0);
+        expect(stats.answeredNative).toBeGreaterThanOrEqual(4);
+      } finally {
+        w.close();
+      }
+    });
+  });
+});

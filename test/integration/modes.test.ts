@@ -1,0 +1,197 @@
+// Mode selection, each mode for real, and the CLI on top of them.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerWatcher, type ContainerEvent } from '../../src/index.js';
+import { Lab, RUNC, Recorder, criAnnotations, privileged } from './harness.js';
+import { kernelState } from './kernel-state.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+/** node bin/ocinotify args, through /bin/sh, stdout and stderr collected. */
+function cli(args: string[]) {
+  const child = spawn('/bin/sh', ['-c', 'exec "$0" bin/ocinotify "$@"', process.execPath, ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    done,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    lines: () => stdout.split('\n').filter((l) => l.length > 0),
+  };
+}
+
+async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.skipIf(!privileged())('modes', () => {
+  let lab: Lab;
+
+  beforeAll(() => {
+    lab = new Lab();
+  });
+
+  afterAll(async () => {
+    await lab?.cleanup();
+  });
+
+  async function lifecycle(rec: Recorder, id: string, bundle: string): Promise<void> {
+    await lab.runc(['create', '--bundle', bundle, id]);
+    await lab.runc(['start', id]);
+    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
+    await lab.runc(['kill', id, 'KILL']);
+    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
+    await lab.runc(['delete', id]);
+  }
+
+  function expectResolved(e: ContainerEvent, id: string): void {
+    expect(e.manager, e.type).toBe('containerd');
+    expect(e.pod, e.type).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
+    expect(e.container, e.type).toEqual({ name: `c-${id}`, type: 'container', image: 'demo.local/busybox:1' });
+    expect(e.sandboxId, e.type).toBe(criAnnotations(id)['io.kubernetes.cri.sandbox-id']);
+    expect(e.runtime.name, e.type).toBe('runc');
+  }
+
+  it('default mode is full, with both mechanisms', () => {
+    const w = new ContainerWatcher();
+    try {
+      expect(w.mode).toBe('full');
+      expect(w.modeReason).toMatch(/eBPF/);
+      expect(w.modeReason).toMatch(/fanotify/);
+      expect(w.runtimes.map((r) => r.path)).toContain(RUNC);
+    } finally {
+      w.close();
+    }
+    const full = new ContainerWatcher({ mode: 'full' });
+    expect(full.mode).toBe('full');
+    full.close();
+  });
+
+  it("mode 'ebpf-only': no fanotify group; precreate (not held), create, start, exit with metadata", async () => {
+    const id = 'mode-ebpf';
+    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const before = kernelState();
+    const rec = new Recorder({ mode: 'ebpf-only' }, new Set([id]));
+    try {
+      expect(rec.watcher.mode).toBe('ebpf-only');
+      expect(rec.watcher.modeReason).toMatch(/fanotify/);
+      const open = kernelState();
+      expect(open.fanotifyGroups).toBe(before.fanotifyGroups);
+      expect(open.bpfProgs - before.bpfProgs).toBe(5);
+      await lifecycle(rec, id, bundle);
+      expect(rec.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
+      const [pre, create, start, exit] = rec.of(id);
+      for (const e of [pre!, create!, start!, exit!]) expectResolved(e, id);
+      expect(pre!.held).toBe(false);
+      expect(pre!.specError).toBeNull();
+      expect(pre!.runtime.argv).toEqual([RUNC, '--root', lab.stateRoot, 'create', '--bundle', bundle, id]);
+      expect(create!.pid).toBeGreaterThan(0);
+      expect(start!.pid).toBe(create!.pid);
+      expect(exit!.exitCode).toBe(137);
+      expect(rec.watcher.stats().held).toBe(0);
+    } finally {
+      rec.close();
+    }
+  });
+
+  it("mode 'fanotify-only': no BPF; a held precreate with argv read from /proc and metadata", async () => {
+    const id = 'mode-fanotify';
+    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const before = kernelState();
+    const rec = new Recorder({ mode: 'fanotify-only' }, new Set([id]));
+    try {
+      expect(rec.watcher.mode).toBe('fanotify-only');
+      expect(rec.watcher.modeReason).toMatch(/eBPF/);
+      const open = kernelState();
+      expect(open.fanotifyGroups).toBe(before.fanotifyGroups + 1);
+      expect(open.bpfProgs).toBe(before.bpfProgs);
+      expect(open.bpfLinks).toBe(before.bpfLinks);
+      await lab.runc(['create', '--bundle', bundle, id]);
+      await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'precreate'));
+      const pre = rec.of(id, 'precreate');
+      expect(pre).toHaveLength(1);
+      expect(pre[0]!.held).toBe(true);
+      expect(pre[0]!.specError).toBeNull();
+      expect(pre[0]!.runtime.argv).toEqual([RUNC, '--root', lab.stateRoot, 'create', '--bundle', bundle, id]);
+      expect(pre[0]!.runtime.path).toBe(RUNC);
+      expect(pre[0]!.runtime.pid).toBeGreaterThan(0);
+      expect(pre[0]!.bundle).toBe(bundle);
+      expectResolved(pre[0]!, id);
+      expect(rec.watcher.stats().answeredByJs).toBeGreaterThanOrEqual(1);
+    } finally {
+      rec.close();
+      await lab.runc(['delete', '--force', id]).catch(() => undefined);
+    }
+  });
+
+  it('ocinotify watch --json: a ready line, then the lifecycle as JSON lines; exit 0 on SIGTERM', async () => {
+    const id = 'cli-json';
+    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const p = cli(['watch', '--json']);
+    try {
+      await until(() => p.lines().length > 0, 10_000, `the ready line (stderr: ${p.stderr()})`);
+      const ready = JSON.parse(p.lines()[0]!) as Record<string, unknown>;
+      expect(ready).toMatchObject({ type: 'ready', mode: 'full' });
+      expect(ready.runtimes).toContain(RUNC);
+      const ofId = (): Record<string, unknown>[] =>
+        p
+          .lines()
+          .slice(1)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((e) => e.id === id);
+      await lab.runc(['create', '--bundle', bundle, id]);
+      await lab.runc(['start', id]);
+      await until(() => ofId().some((e) => e.type === 'start'), 10_000, 'start');
+      await lab.runc(['kill', id, 'KILL']);
+      await until(() => ofId().some((e) => e.type === 'exit'), 10_000, 'exit');
+      await lab.runc(['delete', id]);
+      const events = ofId();
+      expect(events.map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
+      expect(events[0]).toMatchObject({ held: true, manager: 'containerd', pod: { name: `pod-${id}` } });
+      expect(events[0]).not.toHaveProperty('spec');
+      expect(events[3]).toMatchObject({ exitCode: 137, signal: 9 });
+      p.child.kill('SIGTERM');
+      const { code, signal } = await p.done;
+      expect(signal).toBeNull();
+      expect(code, p.stderr()).toBe(0);
+    } finally {
+      p.child.kill('SIGKILL');
+      await lab.runc(['delete', '--force', id]).catch(() => undefined);
+    }
+  });
+
+  it('ocinotify doctor exits 0 and reports mode full', async () => {
+    const p = cli(['doctor']);
+    const { code } = await p.done;
+    expect(code, p.stderr()).toBe(0);
+    const report = JSON.parse(p.stdout()) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      mode: 'full',
+      ebpf: { ok: true },
+      fanotifyPermissionEvents: { ok: true },
+    });
+  });
+
+  it('ocinotify watch --gate-timeout abc exits 2 with a usage message', async () => {
+    const p = cli(['watch', '--gate-timeout', 'abc']);
+    const { code } = await p.done;
+    expect(code).toBe(2);
+    expect(p.stderr()).toMatch(/--gate-timeout/);
+    expect(p.stderr()).toMatch(/usage: ocinotify/);
+    expect(p.stdout()).toBe('');
+  });
+});
