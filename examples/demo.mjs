@@ -58,27 +58,44 @@ function sh(args) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+async function cleanup(ids) {
+  for (const id of ids) await sh(['delete', '--force', id]);
+  rmSync(lab, { recursive: true, force: true });
+}
+
+const ids = PODS.map((p) => `${p.container}-${process.pid}`);
 const watcher = spawn(process.execPath, [join(root, 'bin', 'ocinotify'), 'watch'], { stdio: ['ignore', 'pipe', 'inherit'] });
+// Interrupted or not, leave no container, state or watcher behind.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, async () => {
+    watcher.kill('SIGTERM');
+    await cleanup(ids);
+    process.exit(130);
+  });
+}
+process.stdout.on('error', () => undefined);
 let shown = '';
 watcher.stdout.on('data', (d) => {
   shown += d;
   process.stdout.write(d);
 });
-while (!shown.includes('TIME')) await sleep(20);
-
-const rootfsDir = rootfs();
-let i = 0;
-for (const p of PODS) {
-  const id = `${p.container}-${process.pid}`;
-  const dir = bundle(p, i++, rootfsDir);
-  await sh(['create', '--bundle', dir, id]);
-  await sh(['start', id]);
+try {
+  while (!shown.includes('TIME')) {
+    if (watcher.exitCode !== null) throw new Error('the watcher exited; see its message above');
+    await sleep(20);
+  }
+  const rootfsDir = rootfs();
+  for (const [i, p] of PODS.entries()) {
+    const dir = bundle(p, i, rootfsDir);
+    await sh(['create', '--bundle', dir, ids[i]]);
+    await sh(['start', ids[i]]);
+  }
+  await sleep(800);
+} finally {
+  watcher.kill('SIGTERM');
+  await cleanup(ids);
 }
-await sleep(800);
-for (const p of PODS) await sh(['delete', '--force', `${p.container}-${process.pid}`]);
-watcher.kill('SIGTERM');
-const code = await new Promise((r) => watcher.on('exit', r));
-rmSync(lab, { recursive: true, force: true });
+const code = await new Promise((r) => (watcher.exitCode !== null ? r(watcher.exitCode) : watcher.on('exit', r)));
 const exits = (shown.match(/ exit /g) ?? []).length;
 console.log(`\n${PODS.length} containers, ${exits} exits reported; watcher exited ${code}.`);
 process.exitCode = code === 0 && exits === PODS.length ? 0 : 1;
