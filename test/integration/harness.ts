@@ -157,6 +157,16 @@ export class Recorder {
   }
 }
 
+/** create, start, kill -9 and delete one container, waiting for the watcher to report start and exit. */
+export async function lifecycle(lab: Lab, rec: Recorder, id: string, bundle: string): Promise<void> {
+  await lab.runc(['create', '--bundle', bundle, id]);
+  await lab.runc(['start', id]);
+  await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
+  await lab.runc(['kill', id, 'KILL']);
+  await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
+  await lab.runc(['delete', id]);
+}
+
 /** Runs a shell command that reports its own wall time in ms, independent of our event loop. */
 export function timedShell(script: string): Promise<{ code: number; ms: number; stderr: string }> {
   return new Promise((resolve) => {

@@ -1,6 +1,6 @@
 // create/start/kill/delete of real runc containers through the full kernel path.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, Recorder, criAnnotations, privileged } from './harness.js';
+import { Lab, Recorder, criAnnotations, lifecycle, privileged } from './harness.js';
 
 const COUNT = 50;
 
@@ -18,14 +18,8 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
     await lab?.cleanup();
   });
 
-  async function lifecycle(id: string): Promise<void> {
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
-    await lab.runc(['create', '--bundle', bundle, id]);
-    await lab.runc(['start', id]);
-    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
-    await lab.runc(['kill', id, 'KILL']);
-    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await lab.runc(['delete', id]);
+  async function lifecycleOf(id: string): Promise<void> {
+    await lifecycle(lab, rec, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
   }
 
   function expectExactlyOnce(id: string): void {
@@ -53,7 +47,7 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
 
   it(`reports ${COUNT} sequential containers exactly once per step`, async () => {
     const ids = Array.from({ length: COUNT }, (_, i) => `seq-${i}`);
-    for (const id of ids) await lifecycle(id);
+    for (const id of ids) await lifecycleOf(id);
     for (const id of ids) expectExactlyOnce(id);
   });
 
@@ -62,7 +56,7 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
     const queue = [...ids];
     await Promise.all(
       Array.from({ length: 8 }, async () => {
-        for (let id = queue.shift(); id !== undefined; id = queue.shift()) await lifecycle(id);
+        for (let id = queue.shift(); id !== undefined; id = queue.shift()) await lifecycleOf(id);
       }),
     );
     for (const id of ids) expectExactlyOnce(id);

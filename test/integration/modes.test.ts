@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher, type ContainerEvent } from '../../src/index.js';
-import { Lab, RUNC, Recorder, criAnnotations, privileged } from './harness.js';
+import { Lab, RUNC, Recorder, criAnnotations, lifecycle, privileged } from './harness.js';
 import { kernelState } from './kernel-state.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,14 +49,6 @@ describe.skipIf(!privileged())('modes', () => {
     await lab?.cleanup();
   });
 
-  async function lifecycle(rec: Recorder, id: string, bundle: string): Promise<void> {
-    await lab.runc(['create', '--bundle', bundle, id]);
-    await lab.runc(['start', id]);
-    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
-    await lab.runc(['kill', id, 'KILL']);
-    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await lab.runc(['delete', id]);
-  }
 
   function expectResolved(e: ContainerEvent, id: string): void {
     expect(e.manager, e.type).toBe('containerd');
@@ -92,7 +84,7 @@ describe.skipIf(!privileged())('modes', () => {
       const open = kernelState();
       expect(open.fanotifyGroups).toBe(before.fanotifyGroups);
       expect(open.bpfProgs - before.bpfProgs).toBe(5);
-      await lifecycle(rec, id, bundle);
+      await lifecycle(lab, rec, id, bundle);
       expect(rec.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
       const [pre, create, start, exit] = rec.of(id);
       for (const e of [pre!, create!, start!, exit!]) expectResolved(e, id);
