@@ -164,7 +164,17 @@ export async function lifecycle(lab: Lab, rec: Recorder, id: string, bundle: str
   await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
   await lab.runc(['kill', id, 'KILL']);
   await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-  await lab.runc(['delete', id]);
+  // The exit is reported from sched_process_exit, before the kernel has made
+  // the init a zombie; until then runc still calls the container running.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await lab.runc(['delete', id]);
+      return;
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 }
 
 /** Runs a shell command that reports its own wall time in ms, independent of our event loop. */
