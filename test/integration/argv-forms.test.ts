@@ -59,7 +59,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
     await lab.runc(['kill', id, 'KILL']);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await lab.runc(['delete', id]);
+    await lab.deleteExited(id);
     await delay(100); // room for a duplicate to show up
   }
 

@@ -31,7 +31,7 @@ describe.skipIf(!privileged())('gate', () => {
     await r.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
     await lab.runc(['kill', id, 'KILL']);
     await r.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await lab.runc(['delete', id]);
+    await lab.deleteExited(id);
   }
 
   // Alone: each fanotify group holds an exec in turn, so a second watcher in

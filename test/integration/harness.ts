@@ -84,6 +84,23 @@ export class Lab {
     return execRuntime(RUNC, argv, this.log, opts.cwd);
   }
 
+  /**
+   * `runc delete` of a container whose exit was reported. The exit is reported
+   * from sched_process_exit, before the kernel has made the init a zombie;
+   * until then runc still calls the container running.
+   */
+  async deleteExited(id: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.runc(['delete', id]);
+        return;
+      } catch (err) {
+        if (attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+
   get log(): string {
     return join(this.dir, 'runtime.log');
   }
@@ -164,17 +181,7 @@ export async function lifecycle(lab: Lab, rec: Recorder, id: string, bundle: str
   await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
   await lab.runc(['kill', id, 'KILL']);
   await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-  // The exit is reported from sched_process_exit, before the kernel has made
-  // the init a zombie; until then runc still calls the container running.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await lab.runc(['delete', id]);
-      return;
-    } catch (err) {
-      if (attempt >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
+  await lab.deleteExited(id);
 }
 
 /** Runs a shell command that reports its own wall time in ms, independent of our event loop. */

@@ -150,7 +150,7 @@ describe.skipIf(!privileged())('modes', () => {
       await until(() => ofId().some((e) => e.type === 'start'), 10_000, 'start');
       await lab.runc(['kill', id, 'KILL']);
       await until(() => ofId().some((e) => e.type === 'exit'), 10_000, 'exit');
-      await lab.runc(['delete', id]);
+      await lab.deleteExited(id);
       const events = ofId();
       expect(events.map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
       expect(events[0]).toMatchObject({ held: true, manager: 'containerd', pod: { name: `pod-${id}` } });
