@@ -10,7 +10,11 @@ BTF ?= /sys/kernel/btf/vmlinux
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 \
-	runc busybox-static iproute2 procps util-linux
+	runc busybox-static iproute2 procps util-linux \
+	containerd \
+	podman conmon crun runsc docker.io \
+	bpftrace \
+	gcc libasan8 libubsan1
 
 .PHONY: deps build bpf addon ts test test-unit test-integration demo clean
 
@@ -53,9 +57,40 @@ ts:
 test: deps build
 	npx tsc -p tsconfig.test.json
 	npx vitest run
+	$(MAKE) --no-print-directory test-asan
 
 demo: deps build
 	node examples/demo.mjs
+
+# Property-based tests at depth: >= 100,000 cases per property (make test runs 3,000).
+.PHONY: fuzz
+fuzz: deps
+	OCINOTIFY_FUZZ_RUNS=$${OCINOTIFY_FUZZ_RUNS:-100000} npx vitest run test/unit/property.test.ts
+
+# The addon built with AddressSanitizer + UBSan, running the tests that exercise native code
+# (~2 minutes). Built in a temporary copy of the tree so that build/Release stays the normal
+# addon; node itself is not instrumented, so gcc's ASan runtime is preloaded. Leak detection
+# is off: it would report V8's own allocations.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+ASAN_TESTS ?= test/integration/argv-forms.test.ts test/integration/hostile-spec.test.ts \
+	test/integration/hostile-argv.test.ts test/integration/hostile-process.test.ts test/integration/privacy.test.ts
+.PHONY: test-asan
+test-asan: deps bpf
+	@set -e; dir=$$(mktemp -d /tmp/ocinotify-asan.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
+	tar -c --exclude=./.git --exclude=./node_modules --exclude=./build --exclude=./dist --exclude=./bench/results . | tar -x -C "$$dir"; \
+	ln -s "$(CURDIR)/node_modules" "$$dir/node_modules"; \
+	cd "$$dir"; \
+	CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" npx node-gyp rebuild --silent; \
+	nm -D build/Release/ocinotify.node | grep -q __asan_init; \
+	$(MAKE) --no-print-directory ts >/dev/null; \
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 npx vitest run $(ASAN_TESTS)
+
+# Benchmarks (docs/benchmarks.md): one markdown table on stdout, bench/results/<UTC date>.json.
+.PHONY: bench
+bench: deps build
+	npx tsc -p bench/tsconfig.json
+	node --import ./bench/ts/register.mjs bench/run.ts
 
 clean:
 	rm -rf $(OUT) build dist

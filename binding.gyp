@@ -6,6 +6,7 @@
         "addon/binding.cc",
         "addon/reactor.cc",
         "addon/bpf_tracer.cc",
+        "addon/binary_watch.cc",
         "addon/fanotify_gate.cc",
         "addon/proc_argv.cc",
         "addon/read_in_root.cc"

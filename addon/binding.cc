@@ -21,6 +21,8 @@ const char* KindName(RecordKind k) {
     case RecordKind::Exit: return "exit";
     case RecordKind::GateExpired: return "gate-expired";
     case RecordKind::Lost: return "lost";
+    case RecordKind::Binary: return "binary";
+    case RecordKind::ExecFailed: return "exec-failed";
   }
   return "unknown";
 }
@@ -41,10 +43,19 @@ Napi::Object ToJs(Napi::Env env, const Record& r) {
   switch (r.kind) {
     case RecordKind::GateExpired:
       o.Set("cookie", Napi::Number::New(env, static_cast<double>(r.cookie)));
+      o.Set("allowed", r.allowed);
       return o;
     case RecordKind::Lost:
       o.Set("count", Napi::Number::New(env, static_cast<double>(r.count)));
       o.Set("reason", r.reason);
+      return o;
+    case RecordKind::Binary:
+      o.Set("path", r.binary);
+      o.Set("foundAt", r.filename);
+      o.Set("runtime", r.runtime);
+      o.Set("binaryKind", r.exitKind);
+      o.Set("present", r.present);
+      o.Set("markError", r.reason);
       return o;
     default:
       break;
@@ -76,6 +87,9 @@ Napi::Object ToJs(Napi::Env env, const Record& r) {
     case RecordKind::InitExec:
       o.Set("sessionPid", r.sessionPid);
       o.Set("runtimeMntns", r.runtimeMntns);
+      break;
+    case RecordKind::ExecFailed:
+      o.Set("errno", r.status);
       break;
     case RecordKind::Exit:
       o.Set("exitKind", r.exitKind);
@@ -112,6 +126,8 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     return DefineClass(env, "Watcher",
                        {InstanceMethod("answer", &Watcher::Answer),
                         InstanceMethod("watchPid", &Watcher::WatchPid),
+                        InstanceMethod("setExpiryVerdict", &Watcher::SetExpiryVerdict),
+                        InstanceMethod("trackContainer", &Watcher::TrackContainer),
                         InstanceMethod("stats", &Watcher::Stats),
                         InstanceMethod("close", &Watcher::Close)});
   }
@@ -128,6 +144,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     opt.useBpf = o.Get("useBpf").ToBoolean();
     opt.useFanotify = o.Get("useFanotify").ToBoolean();
     opt.gateTimeoutMs = o.Get("gateTimeoutMs").ToNumber().Uint32Value();
+    opt.allowOnExpiry = o.Get("allowOnExpiry").ToBoolean();
     opt.maxHeld = o.Get("maxHeld").ToNumber().Uint32Value();
     opt.watcherPidns = o.Get("watcherPidns").ToNumber().Uint32Value();
     opt.watcherInInitPidns = o.Get("watcherInInitPidns").ToBoolean();
@@ -143,6 +160,15 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
       rb.dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
       rb.ino = st.st_ino;
       opt.binaries.push_back(rb);
+    }
+    Napi::Value candidates = o.Get("candidates");
+    if (candidates.IsArray()) {
+      Napi::Array list = candidates.As<Napi::Array>();
+      for (uint32_t i = 0; i < list.Length(); i++) {
+        Napi::Object c = list.Get(i).As<Napi::Object>();
+        opt.candidates.push_back({c.Get("path").ToString().Utf8Value(), c.Get("runtime").ToString().Utf8Value(),
+                                  c.Get("kind").ToNumber().Uint32Value()});
+      }
     }
     tsfn_ = Napi::TypedThreadSafeFunction<void, Batch, Deliver>::New(
         env, info[1].As<Napi::Function>(), "ocinotify", 0, 1);
@@ -179,6 +205,19 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
       reactor_->WatchPid(info[0].ToNumber().Uint32Value(), info[1].ToNumber().Uint32Value(),
                          info[2].ToNumber().Uint32Value());
     return info.Env().Undefined();
+  }
+
+  Napi::Value SetExpiryVerdict(const Napi::CallbackInfo& info) {
+    if (!reactor_) return Napi::Boolean::New(info.Env(), false);
+    uint64_t cookie = static_cast<uint64_t>(info[0].ToNumber().DoubleValue());
+    return Napi::Boolean::New(info.Env(), reactor_->SetExpiryVerdict(cookie, info[1].ToBoolean()));
+  }
+
+  Napi::Value TrackContainer(const Napi::CallbackInfo& info) {
+    if (!reactor_) return Napi::Boolean::New(info.Env(), false);
+    return Napi::Boolean::New(
+        info.Env(), reactor_->TrackContainer(info[0].ToNumber().Uint32Value(), info[1].ToNumber().Uint32Value(),
+                                             info[2].ToBoolean(), info[3].ToNumber().Uint32Value()));
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {

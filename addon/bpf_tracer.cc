@@ -55,12 +55,7 @@ std::string BpfTracer::Open(uint32_t watcherPidns, const std::vector<std::string
   skel_->rodata->watcher_pidns = watcherPidns;
   int err = ocinotify_bpf__load(skel_);
   if (err) return Failure("load BPF programs (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, and BTF)", err);
-  for (const auto& name : names) {
-    char key[OCI_NAME_LEN] = {};
-    strncpy(key, name.c_str(), OCI_NAME_LEN - 1);
-    uint32_t kind = name == "conmon" ? OCI_BIN_MONITOR : OCI_BIN_RUNTIME;
-    bpf_map__update_elem(skel_->maps.runtime_names, key, sizeof(key), &kind, sizeof(kind), BPF_ANY);
-  }
+  for (const auto& name : names) AddName(name, name == "conmon" ? OCI_BIN_MONITOR : OCI_BIN_RUNTIME);
   for (const auto& b : binaries) AddBinary(b);
   {
     TracefsForAttach tracefs;
@@ -76,6 +71,24 @@ void BpfTracer::AddBinary(const RuntimeBinary& b) {
   oci_inode_key key{b.dev, b.ino};
   uint32_t kind = b.kind;
   bpf_map__update_elem(skel_->maps.runtime_inodes, &key, sizeof(key), &kind, sizeof(kind), BPF_ANY);
+}
+
+bool BpfTracer::TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, uint32_t runtimeMntns) {
+  if (!skel_) return false;
+  oci_lineage value{sessionPid, runtimeMntns};
+  bpf_map* map = started ? skel_->maps.containers : skel_->maps.lineage;
+  return bpf_map__update_elem(map, &pid, sizeof(pid), &value, sizeof(value), BPF_ANY) == 0;
+}
+
+void BpfTracer::RemoveBinary(uint64_t dev, uint64_t ino) {
+  oci_inode_key key{dev, ino};
+  bpf_map__delete_elem(skel_->maps.runtime_inodes, &key, sizeof(key), 0);
+}
+
+void BpfTracer::AddName(const std::string& name, uint32_t kind) {
+  char key[OCI_NAME_LEN] = {};
+  strncpy(key, name.c_str(), OCI_NAME_LEN - 1);
+  bpf_map__update_elem(skel_->maps.runtime_names, key, sizeof(key), &kind, sizeof(kind), BPF_ANY);
 }
 
 int BpfTracer::OnRecord(void* ctx, void* data, size_t size) {

@@ -31,6 +31,11 @@ class BpfTracer {
   int EpollFd() const;
   void Drain();
   void AddBinary(const RuntimeBinary& binary);
+  void RemoveBinary(uint64_t dev, uint64_t ino);
+  void AddName(const std::string& name, uint32_t kind);
+  // Puts a container init found by a scan where the kernel side follows it:
+  // lineage until its entrypoint exec, or containers when it already ran it.
+  bool TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, uint32_t runtimeMntns);
   uint64_t Stat(uint32_t which) const;
   void Close();
 

@@ -34,6 +34,18 @@ std::string FanotifyGate::Unmark(const std::string& path) {
   return "";
 }
 
+std::string FanotifyGate::MarkFd(int fd) {
+  if (fanotify_mark(fd_, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, fd, nullptr) != 0)
+    return std::string("fanotify_mark: ") + strerror(errno);
+  return "";
+}
+
+std::string FanotifyGate::UnmarkFd(int fd) {
+  if (fanotify_mark(fd_, FAN_MARK_REMOVE, FAN_OPEN_EXEC_PERM, fd, nullptr) != 0)
+    return std::string("fanotify_mark remove: ") + strerror(errno);
+  return "";
+}
+
 uint64_t FanotifyGate::Read(std::vector<PermEvent>& out) {
   alignas(fanotify_event_metadata) char buf[16384];
   uint64_t overflows = 0;

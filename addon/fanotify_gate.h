@@ -23,6 +23,9 @@ class FanotifyGate {
   // Returns "" on success, else why the path cannot be marked.
   std::string Mark(const std::string& path);
   std::string Unmark(const std::string& path);
+  // The same, for the file an fd is open on (a replaced binary has no path).
+  std::string MarkFd(int fd);
+  std::string UnmarkFd(int fd);
   int Fd() const { return fd_; }
   // Appends every queued event; returns the number of overflow events seen.
   uint64_t Read(std::vector<PermEvent>& out);

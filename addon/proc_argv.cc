@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -41,9 +42,10 @@ bool StatusField(const std::string& status, const char* key, uint32_t& value, in
 // Reads a NUL-terminated string of at most limit bytes at addr.
 bool ReadString(int mem, uint64_t addr, size_t limit, std::string& out, bool& truncated) {
   out.clear();
-  char chunk[256];
+  char chunk[4096];
   while (out.size() < limit) {
-    ssize_t n = pread(mem, chunk, sizeof(chunk), static_cast<off_t>(addr + out.size()));
+    ssize_t n = pread(mem, chunk, std::min(sizeof(chunk), limit - out.size() + 1),
+                      static_cast<off_t>(addr + out.size()));
     if (n <= 0) return false;
     void* nul = memchr(chunk, 0, n);
     if (nul) {
@@ -57,9 +59,31 @@ bool ReadString(int mem, uint64_t addr, size_t limit, std::string& out, bool& tr
   return true;
 }
 
+// The argv pointer array, a block at a time: one pread per 512 arguments.
+class PointerReader {
+ public:
+  PointerReader(int mem, uint64_t base) : mem_(mem), base_(base) {}
+  // The i-th pointer; 0 at the terminating NULL or when unreadable.
+  uint64_t At(size_t i) {
+    if (i < first_ || i >= first_ + count_) {
+      first_ = i;
+      ssize_t n = pread(mem_, block_, sizeof(block_), static_cast<off_t>(base_ + i * sizeof(uint64_t)));
+      count_ = n > 0 ? static_cast<size_t>(n) / sizeof(uint64_t) : 0;
+      if (count_ == 0) return 0;
+    }
+    return block_[i - first_];
+  }
+
+ private:
+  int mem_;
+  uint64_t base_;
+  uint64_t block_[512];
+  size_t first_ = 0, count_ = 0;
+};
+
 }  // namespace
 
-bool ReadExecArgv(pid_t tid, Record& rec) {
+bool ReadExecArgv(pid_t tid, Record& rec, size_t maxBytes) {
   std::string base = "/proc/" + std::to_string(tid);
   std::string line, status;
   if (!ReadSmallFile(base + "/syscall", line) || !ReadSmallFile(base + "/status", status))
@@ -83,21 +107,21 @@ bool ReadExecArgv(pid_t tid, Record& rec) {
   int mem = open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
   if (mem < 0) return false;
   bool truncated = false;
-  size_t budget = OCI_ARGS_BYTES;
   ReadString(mem, filenameAddr, OCI_FILENAME_LEN, rec.filename, truncated);
   truncated = false;
-  for (int i = 0; i < OCI_MAX_ARGS; i++) {
-    uint64_t ptr = 0;
-    if (pread(mem, &ptr, sizeof(ptr), static_cast<off_t>(argvAddr + i * sizeof(ptr))) !=
-            sizeof(ptr) ||
-        ptr == 0)
-      break;
-    if (budget == 0 || i == OCI_MAX_ARGS - 1) {
+  // Every argument costs at least its NUL: maxBytes also bounds the count.
+  size_t budget = maxBytes;
+  PointerReader argv(mem, argvAddr);
+  rec.argv.clear();
+  for (size_t i = 0;; i++) {
+    uint64_t ptr = argv.At(i);
+    if (ptr == 0) break;
+    if (budget == 0) {
       truncated = true;
       break;
     }
     std::string arg;
-    if (!ReadString(mem, ptr, budget, arg, truncated)) break;
+    if (!ReadString(mem, ptr, budget - 1, arg, truncated)) break;
     budget -= std::min(budget, arg.size() + 1);
     rec.argv.push_back(std::move(arg));
   }

@@ -9,8 +9,13 @@
 
 namespace ocinotify {
 
-// Fills argv, filename, flags (OCI_F_ARGS_TRUNCATED/OCI_F_EXECVEAT), euid, pid
-// and ppid of rec; returns false if the thread is gone or not in execve.
-bool ReadExecArgv(pid_t tid, Record& rec);
+// The most argv bytes execve(2) accepts (3/4 of _STK_LIM, whatever the stack
+// rlimit): reading up to this much, an argv is never cut short.
+constexpr size_t kMaxExecArgvBytes = 6 * 1024 * 1024;
+
+// Fills argv (at most maxBytes of it), filename, flags (OCI_F_ARGS_TRUNCATED,
+// OCI_F_EXECVEAT), euid, pid and ppid of rec; returns false if the thread is
+// gone or not in execve.
+bool ReadExecArgv(pid_t tid, Record& rec, size_t maxBytes = kMaxExecArgvBytes);
 
 }  // namespace ocinotify

@@ -1,5 +1,6 @@
 #include "reactor.h"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "proc_argv.h"
@@ -20,7 +22,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kEnterTtl = std::chrono::seconds(10);
 constexpr size_t kMaxEnters = 65536;
-constexpr uint64_t kTagGate = 1, kTagBpf = 2, kTagTimer = 3, kTagWake = 4;
+constexpr uint64_t kTagGate = 1, kTagBpf = 2, kTagTimer = 3, kTagWake = 4, kTagBinaries = 5;
 constexpr uint64_t kTagPidfd = 1ull << 32;  // | the pidfd
 
 uint64_t MonotonicNs() {
@@ -104,8 +106,18 @@ ReactorStatus Reactor::Start(Deliver deliver) {
   }
   watch(timerfd_, kTagTimer);
   watch(wakefd_, kTagWake);
+  if (!opt_.candidates.empty() && binaryWatch_.Open(opt_.candidates, opt_.binaries).empty()) {
+    watch(binaryWatch_.Fd(), kTagBinaries);
+    RescanBinaries();  // what changed since JavaScript looked: delivered with the first batch
+    uint64_t one = 1;
+    (void)!write(wakefd_, &one, sizeof(one));
+  }
   started_ = true;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    // Named so that ps, top and tests tell the reactor from node's threads.
+    pthread_setname_np(pthread_self(), "ocinotify");
+    Run();
+  });
   return st;
 }
 
@@ -113,16 +125,18 @@ void Reactor::Run() {
   epoll_event events[8];
   while (!stopping_.load()) {
     int n = epoll_wait(epfd_, events, 8, -1);
-    bool gate = false, timer = false;
+    bool gate = false, timer = false, binaries = false;
     for (int i = 0; i < n; i++) {
       gate |= events[i].data.u64 == kTagGate;
       timer |= events[i].data.u64 == kTagTimer;
+      binaries |= events[i].data.u64 == kTagBinaries;
       if (events[i].data.u64 & kTagPidfd) OnPidExit(static_cast<int>(events[i].data.u64 & 0xffffffff));
     }
     // Drain the ring buffer first, every time: a runtime's sys_enter record
     // is committed before its permission event is queued, so after this
     // drain every permission event read below has its argv here.
     bpf_.Drain();
+    if (binaries && binaryWatch_.Read()) RescanBinaries();
     if (gate) OnPermEvents();
     for (int i = 0; i < n; i++)
       if (events[i].data.u64 == kTagWake) {
@@ -146,11 +160,13 @@ void Reactor::OnBpf(const void* data, size_t size) {
   switch (hdr.type) {
     case OCI_REC_RUNTIME_ENTER:
     case OCI_REC_RUNTIME_EXEC: {
-      if (size < sizeof(oci_runtime_rec)) return;
+      // The kernel side sends a runtime record up to the end of its used argv.
+      constexpr size_t kArgsAt = offsetof(oci_runtime_rec, args);
+      if (size < kArgsAt) return;
       const auto& r = *static_cast<const oci_runtime_rec*>(data);
       bool enter = hdr.type == OCI_REC_RUNTIME_ENTER;
       Record rec = FromTask(enter ? RecordKind::Exec : RecordKind::RuntimeExec, hdr);
-      rec.argv = SplitArgs(r.args, std::min<size_t>(r.args_len, OCI_ARGS_BYTES));
+      rec.argv = SplitArgs(r.args, std::min<size_t>({r.args_len, OCI_ARGS_BYTES, size - kArgsAt}));
       rec.filename = CString(r.filename, OCI_FILENAME_LEN);
       rec.argvSource = enter ? ArgvSource::EnterTracepoint : ArgvSource::ExecTracepoint;
       if (!enter) {
@@ -178,6 +194,14 @@ void Reactor::OnBpf(const void* data, size_t size) {
       rec.sessionPid = r.session_pid;
       rec.runtimeMntns = r.runtime_mntns;
       rec.filename = CString(r.filename, OCI_FILENAME_LEN);
+      batch_->push_back(std::move(rec));
+      return;
+    }
+    case OCI_REC_EXEC_FAILED: {
+      if (size < sizeof(oci_exec_failed_rec)) return;
+      const auto& r = *static_cast<const oci_exec_failed_rec*>(data);
+      Record rec = FromTask(RecordKind::ExecFailed, hdr);
+      rec.status = r.err;
       batch_->push_back(std::move(rec));
       return;
     }
@@ -212,7 +236,23 @@ bool Reactor::TakeEnter(pid_t tid, Record& out) {
 
 Record Reactor::MatchArgv(const PermEvent& ev) {
   Record rec;
-  if (TakeEnter(ev.tid, rec)) return rec;
+  // A permission event queued after this iteration's drain has its record
+  // committed, but not yet consumed: drain once more before reading /proc.
+  bool found = TakeEnter(ev.tid, rec);
+  if (!found) {
+    bpf_.Drain();
+    found = TakeEnter(ev.tid, rec);
+  }
+  if (found) {
+    // The kernel side copies the first OCI_ARGS_BYTES of argv; the held
+    // thread's memory has all of it (10,000 arguments, a 100 KiB one).
+    Record whole;
+    if ((rec.flags & OCI_F_ARGS_TRUNCATED) && ev.tid && ReadExecArgv(ev.tid, whole)) {
+      rec.argv = std::move(whole.argv);
+      rec.flags = (rec.flags & ~OCI_F_ARGS_TRUNCATED) | (whole.flags & OCI_F_ARGS_TRUNCATED);
+    }
+    return rec;
+  }
   rec.kind = RecordKind::Exec;
   rec.task.ts_ns = MonotonicNs();  // no kernel record: the time we saw the permission event
   if (ev.tid && ReadExecArgv(ev.tid, rec)) {
@@ -243,8 +283,15 @@ void Reactor::OnPermEvents() {
   std::vector<PermEvent> events;
   uint64_t overflows = gate_.Read(events);
   if (overflows) {
+    // FAN_UNLIMITED_QUEUE: the kernel never drops a permission event, so this
+    // is never expected; if it ever happens it is reported, not swallowed.
     std::lock_guard<std::mutex> lock(mu_);
     stats_.queueOverflow += overflows;
+    Record lost;
+    lost.kind = RecordKind::Lost;
+    lost.count = overflows;
+    lost.reason = "fanotify-queue-overflow";
+    batch_->push_back(std::move(lost));
   }
   for (const auto& ev : events) {
     Record rec = MatchArgv(ev);
@@ -258,13 +305,54 @@ void Reactor::OnPermEvents() {
     if (hold && held_.size() < opt_.maxHeld) {
       rec.cookie = nextCookie_++;
       rec.held = true;
-      held_[rec.cookie] = {ev.fd, Clock::now() + std::chrono::milliseconds(opt_.gateTimeoutMs)};
+      held_[rec.cookie] = {ev.fd, Clock::now() + std::chrono::milliseconds(opt_.gateTimeoutMs),
+                           opt_.allowOnExpiry};
       stats_.held++;
     } else {
       gate_.Answer(ev.fd, true);
       stats_.answeredNative++;
     }
     batch_->push_back(std::move(rec));
+  }
+}
+
+// A binary gone from every candidate path is forgotten, a new one marked and
+// keyed. Forgetting is safe for a runtime still running the old file: it can
+// only exec it again through /proc/self/exe or an fd (runc init), which needs
+// no hold, and BPF keeps such a re-exec in its session whether it knows the
+// inode or not (a replaced file has no links).
+void Reactor::RescanBinaries() {
+  std::vector<FoundBinary> added, gone;
+  binaryWatch_.Rescan(added, gone);
+  auto record = [this](const FoundBinary& b, bool present, std::string error) {
+    Record rec;
+    rec.kind = RecordKind::Binary;
+    rec.task.ts_ns = MonotonicNs();
+    rec.binary = b.path;
+    rec.filename = b.foundAt;
+    rec.runtime = b.runtime;
+    rec.exitKind = b.kind;
+    rec.present = present;
+    rec.reason = std::move(error);
+    batch_->push_back(std::move(rec));
+  };
+  for (const auto& b : gone) {
+    if (gate_.Fd() >= 0) gate_.UnmarkFd(b.fd);
+    if (bpfRunning_) bpf_.RemoveBinary(b.dev, b.ino);
+    opt_.binaries.erase(std::remove_if(opt_.binaries.begin(), opt_.binaries.end(),
+                                       [&](const RuntimeBinary& r) { return r.dev == b.dev && r.ino == b.ino; }),
+                        opt_.binaries.end());
+    close(b.fd);
+    record(b, false, "");
+  }
+  for (const auto& b : added) {
+    std::string error = gate_.Fd() >= 0 ? gate_.MarkFd(b.fd) : "";
+    if (bpfRunning_) {
+      bpf_.AddBinary({b.path, b.kind, b.dev, b.ino});
+      for (const auto& path : {b.path, b.foundAt}) bpf_.AddName(path.substr(path.rfind('/') + 1), b.kind);
+    }
+    opt_.binaries.push_back({b.path, b.kind, b.dev, b.ino});
+    record(b, true, std::move(error));
   }
 }
 
@@ -276,6 +364,22 @@ bool Reactor::Answer(uint64_t cookie, bool allow) {
   held_.erase(it);
   stats_.answeredByJs++;
   return true;
+}
+
+bool Reactor::SetExpiryVerdict(uint64_t cookie, bool allow) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = held_.find(cookie);
+  if (it == held_.end()) return false;
+  it->second.allowOnExpiry = allow;
+  return true;
+}
+
+bool Reactor::TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, uint32_t runtimeMntns) {
+  if (!bpfRunning_) {
+    WatchPid(pid, OCI_EXIT_CONTAINER, sessionPid);
+    return true;
+  }
+  return bpf_.TrackContainer(pid, sessionPid, started, runtimeMntns);
 }
 
 void Reactor::WatchPid(uint32_t pid, uint32_t exitKind, uint32_t sessionPid) {
@@ -335,10 +439,11 @@ void Reactor::ExpireDeadlines() {
       ++it;
       continue;
     }
-    gate_.Answer(it->second.fd, true);
+    gate_.Answer(it->second.fd, it->second.allowOnExpiry);
     Record rec;
     rec.kind = RecordKind::GateExpired;
     rec.cookie = it->first;
+    rec.allowed = it->second.allowOnExpiry;
     batch_->push_back(std::move(rec));
     stats_.expired++;
     it = held_.erase(it);
@@ -413,6 +518,7 @@ void Reactor::Stop() {
   }
   gate_.Close();
   bpf_.Close();
+  binaryWatch_.Close();
   for (int* fd : {&epfd_, &timerfd_, &wakefd_})
     if (*fd >= 0) close(*fd), *fd = -1;
 }

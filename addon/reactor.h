@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "binary_watch.h"
 #include "bpf_tracer.h"
 #include "fanotify_gate.h"
 #include "record.h"
@@ -29,11 +30,14 @@ struct ReactorOptions {
   bool useBpf = true;
   bool useFanotify = true;
   uint32_t gateTimeoutMs = 1000;
+  bool allowOnExpiry = true;         // fail-open unless the watcher says otherwise
   uint32_t maxHeld = 4096;           // more concurrent holds are answered at once
   uint32_t watcherPidns = 0;
   bool watcherInInitPidns = true;
   std::vector<std::string> names;    // runtime basenames
   std::vector<RuntimeBinary> binaries;
+  // Every path a runtime may be at: watched for installs and upgrades.
+  std::vector<BinaryCandidate> candidates;
 };
 
 struct ReactorStatus {
@@ -62,6 +66,11 @@ class Reactor {
   // Reports an Exit record of this kind when pid exits, through a pidfd: how
   // exits are seen without the BPF side. Safe from any thread.
   void WatchPid(uint32_t pid, uint32_t exitKind, uint32_t sessionPid);
+  // What the deadline answers for this held exec, once its policy is known.
+  bool SetExpiryVerdict(uint64_t cookie, bool allow);
+  // Follows a container init found by a scan: to its entrypoint exec when it
+  // has not started (it still runs the runtime, in runtimeMntns), and to its exit.
+  bool TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, uint32_t runtimeMntns);
   ReactorStats Stats();
   void Stop();
 
@@ -69,6 +78,7 @@ class Reactor {
   struct Held {
     int fd;
     std::chrono::steady_clock::time_point deadline;
+    bool allowOnExpiry;
   };
   struct PidWatch {
     uint32_t pid, exitKind, sessionPid;
@@ -81,6 +91,7 @@ class Reactor {
   void Run();
   void OnBpf(const void* data, size_t size);
   void OnPermEvents();
+  void RescanBinaries();
   Record MatchArgv(const PermEvent& ev);
   bool TakeEnter(pid_t tid, Record& out);
   void ExpireDeadlines();
@@ -95,6 +106,7 @@ class Reactor {
   Deliver deliver_;
   BpfTracer bpf_;
   FanotifyGate gate_;
+  BinaryWatch binaryWatch_;
   int epfd_ = -1, timerfd_ = -1, wakefd_ = -1;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

@@ -51,14 +51,20 @@ bool ReadFileInRoot(const std::string& root, const std::string& path, size_t max
   Fd dirFd{OpenAt2(rootFd.fd, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC,
                    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)};
   if (dirFd.fd < 0) return failErrno();
-  Fd file{OpenAt2(dirFd.fd, name.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-                  RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)};
-  if (file.fd < 0) return failErrno();
+  // O_PATH first: opening a FIFO, a socket or a device for reading can block
+  // or act (a tape rewinds, a watchdog arms); only a regular file is opened.
+  Fd where{OpenAt2(dirFd.fd, name.c_str(), O_PATH | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)};
+  if (where.fd < 0) return failErrno();
   struct stat st;
-  if (fstat(file.fd, &st) != 0) return failErrno();
+  if (fstat(where.fd, &st) != 0) return failErrno();
   if (S_ISDIR(st.st_mode)) return fail("EISDIR");
   if (!S_ISREG(st.st_mode)) return fail("ENOTREG");
   if (static_cast<size_t>(st.st_size) > maxBytes) return fail("EFBIG");
+  // Reopening through the O_PATH fd reopens that very inode, whatever the
+  // path names by now.
+  std::string self = "/proc/self/fd/" + std::to_string(where.fd);
+  Fd file{open(self.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
+  if (file.fd < 0) return failErrno();
   // The size can change under us: read at most maxBytes + 1 to notice growth.
   out.resize(maxBytes + 1 > static_cast<size_t>(st.st_size) + 1 ? st.st_size + 1 : maxBytes + 1);
   size_t got = 0;

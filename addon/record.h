@@ -19,6 +19,8 @@ enum class RecordKind {
   Exit,         // exit of a runtime, a container init or a never-started init
   GateExpired,  // a held exec was allowed by the deadline, not by JavaScript
   Lost,         // records the kernel or the reactor could not deliver
+  Binary,       // a runtime binary appeared at a candidate path, or is gone from all of them
+  ExecFailed,   // an exec that looked like a runtime's failed; status holds its errno
 };
 
 // Where an exec's argv came from.
@@ -30,6 +32,7 @@ struct Record {
   uint32_t flags = 0;
   uint64_t cookie = 0;       // Exec: non-zero while held; GateExpired: which one
   bool held = false;
+  bool allowed = false;      // GateExpired: what the deadline answered
   ArgvSource argvSource = ArgvSource::None;
   std::vector<std::string> argv;
   std::string filename;      // exec'd path as written, or entrypoint path
@@ -40,6 +43,10 @@ struct Record {
   int32_t status = 0;
   uint64_t count = 0;        // Lost
   std::string reason;        // Lost: what was lost
+  // Binary: binary is its resolved path, filename the candidate path,
+  // exitKind its enum oci_binary_kind; reason: why it could not be marked.
+  std::string runtime;
+  bool present = false;
 };
 
 using Batch = std::vector<Record>;

@@ -5,6 +5,8 @@
  *  sys_enter_execve(at)  argv of execs that look like a runtime, read before
  *                        fanotify's permission check so a held exec can be
  *                        matched to its argv.
+ *  sys_exit_execve(at)   failure of an exec sys_enter matched: a held
+ *                        runtime whose exec failed never runs.
  *  sched_process_exec    inode-verified runtime execs (start a session), and
  *                        the entrypoint exec of a session's descendant in a
  *                        new mount namespace (the container's first exec).
@@ -69,9 +71,23 @@ struct {
 	__type(value, struct oci_lineage);
 } containers SEC(".maps");
 
+/* threads inside an exec that sys_enter matched, by tid, until its
+ * sys_exit: there a failure is reported. By thread, as two threads of a
+ * process may exec at once. LRU: bounded whatever happens. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} execs_in_flight SEC(".maps");
+
+/* Runtime records go in at their used length (~0.4 KiB for a typical argv,
+ * not the 8.5 KiB of argv room): 1 MiB holds some 2,500, hundreds of
+ * containers' worth of backlog. User space maps the ring twice: its size
+ * counts twice in the watcher's RSS. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 * 1024 * 1024);
+	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
 struct {
@@ -88,6 +104,16 @@ struct {
 	__type(key, __u32);
 	__type(value, char[OCI_FILENAME_LEN]);
 } scratch SEC(".maps");
+
+/* A runtime record is built here, then only its used part is copied to the
+ * ring buffer: bpf_ringbuf_reserve() takes a constant size, the whole 8 KiB
+ * of argv room. Tracepoint programs do not nest on a CPU (bpf_prog_active). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct oci_runtime_rec);
+} runtime_scratch SEC(".maps");
 
 #define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h */
 #define AT_EMPTY_PATH 0x1000
@@ -318,6 +344,16 @@ static __always_inline void copy_arg_area(struct oci_runtime_rec *r, struct task
 	r->args_len = len;
 }
 
+static __always_inline void submit_runtime_rec(struct oci_runtime_rec *r)
+{
+	__u32 used = r->args_len;
+
+	if (used > OCI_ARGS_BYTES)
+		used = OCI_ARGS_BYTES;
+	if (bpf_ringbuf_output(&events, r, offsetof(struct oci_runtime_rec, args) + used, 0))
+		count(OCI_STAT_RINGBUF_FULL);
+}
+
 static __always_inline int on_exec_enter(long dfd, const char *filename,
 					 const char *const *argv, long flags, bool at)
 {
@@ -336,11 +372,15 @@ static __always_inline int on_exec_enter(long dfd, const char *filename,
 	if (!kind)
 		return 0;
 	count(OCI_STAT_ENTER_MATCHED);
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count(OCI_STAT_RINGBUF_FULL);
-		return 0;
+	{
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		__u8 one = 1;
+
+		bpf_map_update_elem(&execs_in_flight, &tid, &one, BPF_ANY);
 	}
+	r = bpf_map_lookup_elem(&runtime_scratch, &zero);
+	if (!r)
+		return 0;
 	r->hdr.type = OCI_REC_RUNTIME_ENTER;
 	r->hdr.flags = (at ? OCI_F_EXECVEAT : 0) | (kind == OCI_BIN_MONITOR ? OCI_F_MONITOR : 0);
 	fill_task(&r->hdr.task, task);
@@ -348,7 +388,7 @@ static __always_inline int on_exec_enter(long dfd, const char *filename,
 	r->inode.ino = 0;
 	__builtin_memcpy(r->filename, name, OCI_FILENAME_LEN);
 	copy_argv_array(r, argv);
-	bpf_ringbuf_submit(r, 0);
+	submit_runtime_rec(r);
 	return 0;
 }
 
@@ -366,15 +406,50 @@ int enter_execveat(struct trace_event_raw_sys_enter *ctx)
 			     (const char *const *)ctx->args[2], ctx->args[4], true);
 }
 
-static __always_inline void emit_runtime_exec(struct task_struct *task, struct file *exe, __u32 kind)
+static __always_inline int on_exec_exit(long ret)
 {
-	struct oci_runtime_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	struct inode *inode = BPF_CORE_READ(exe, f_inode);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct oci_exec_failed_rec *r;
 
+	if (!bpf_map_lookup_elem(&execs_in_flight, &tid))
+		return 0;
+	bpf_map_delete_elem(&execs_in_flight, &tid);
+	if (ret >= 0)
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		count(OCI_STAT_RINGBUF_FULL);
-		return;
+		return 0;
 	}
+	r->hdr.type = OCI_REC_EXEC_FAILED;
+	r->hdr.flags = 0;
+	fill_task(&r->hdr.task, bpf_get_current_task_btf());
+	r->err = -ret;
+	r->_pad = 0;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exec_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exec_exit(ctx->ret);
+}
+
+static __always_inline void emit_runtime_exec(struct task_struct *task, struct file *exe, __u32 kind)
+{
+	__u32 zero = 0;
+	struct oci_runtime_rec *r = bpf_map_lookup_elem(&runtime_scratch, &zero);
+	struct inode *inode = BPF_CORE_READ(exe, f_inode);
+
+	if (!r)
+		return;
 	r->hdr.type = OCI_REC_RUNTIME_EXEC;
 	r->hdr.flags = kind == OCI_BIN_MONITOR ? OCI_F_MONITOR : 0;
 	fill_task(&r->hdr.task, task);
@@ -385,7 +460,7 @@ static __always_inline void emit_runtime_exec(struct task_struct *task, struct f
 	bpf_probe_read_kernel_str(r->filename, OCI_FILENAME_LEN,
 				  BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 	copy_arg_area(r, task);
-	bpf_ringbuf_submit(r, 0);
+	submit_runtime_rec(r);
 }
 
 static __always_inline void emit_init_exec(struct task_struct *task, struct oci_lineage *lin,
@@ -415,6 +490,13 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 tgid = task->tgid, kind = inode_kind(exe), mntns;
 	struct oci_lineage *lin = bpf_map_lookup_elem(&lineage, &tgid);
 
+	/* an exec from a thread other than the leader took the leader's pid:
+	 * its sys_exit will not find the tid it entered with */
+	if (ctx->old_pid != ctx->pid) {
+		__u32 old = ctx->old_pid;
+
+		bpf_map_delete_elem(&execs_in_flight, &old);
+	}
 	if (kind) {
 		emit_runtime_exec(task, exe, kind);
 		/* a runtime re-exec'ing itself (runc init, runsc gofer) stays

@@ -26,6 +26,9 @@ enum oci_record_type {
 	 * the container's entrypoint. */
 	OCI_REC_INIT_EXEC = 3,
 	OCI_REC_EXIT = 4,
+	/* an exec that sys_enter matched failed (E2BIG, ENOENT, denied, killed
+	 * while held): a held runtime that never ran */
+	OCI_REC_EXEC_FAILED = 5,
 };
 
 enum oci_exit_kind {
@@ -99,6 +102,12 @@ struct oci_exit_rec {
 	__u32 kind;
 	__u32 session_pid;
 	__s32 status; /* wait(2) status: exit code << 8 | terminating signal */
+	__u32 _pad;
+};
+
+struct oci_exec_failed_rec {
+	struct oci_header hdr;
+	__s32 err; /* the errno execve(2) returned */
 	__u32 _pad;
 };
 

@@ -2,7 +2,9 @@
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
 import { OciNotifyError } from './errors.js';
-import type { ContainerEvent, LostEvent, ReadyEvent, WatchMode } from './events.js';
+import type { ContainerEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from './events.js';
+import type { TimeoutPolicy } from './gate.js';
+import type { DiagnosticEvent } from './diagnostics.js';
 import { ContainerWatcher } from './watcher.js';
 
 const USAGE = `usage: ocinotify <command> [options]
@@ -18,6 +20,8 @@ watch options:
   --mode MODE            auto | full | fanotify-only | ebpf-only (default auto)
   --host-root DIR        where the host's / is mounted (watcher in a container)
   --include-spec         put the full OCI spec in precreate events (holds env secrets)
+  --on-timeout POLICY    what a held runtime gets when the budget expires: fail-open (default) | fail-closed
+  --state-root DIR       also scan this runtime state root (a runtime's --root) at start (repeatable)
 `;
 
 const MODES: readonly string[] = ['auto', 'full', 'fanotify-only', 'ebpf-only'];
@@ -41,10 +45,14 @@ function parseWatch(args: string[]) {
       mode: { type: 'string', default: 'auto' },
       'host-root': { type: 'string', default: '/' },
       'include-spec': { type: 'boolean', default: false },
+      'state-root': { type: 'string', multiple: true, default: [] },
+      'on-timeout': { type: 'string', default: 'fail-open' },
     },
     strict: true,
   });
   if (!MODES.includes(values.mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}`);
+  if (values['on-timeout'] !== 'fail-open' && values['on-timeout'] !== 'fail-closed')
+    throw new UsageError('--on-timeout must be fail-open or fail-closed');
   return {
     json: values.json,
     options: {
@@ -53,6 +61,8 @@ function parseWatch(args: string[]) {
       gateTimeoutMs: positiveInt(values['gate-timeout'], '--gate-timeout', 1000),
       hostRoot: values['host-root'],
       includeSpec: values['include-spec'],
+      stateRoots: values['state-root'],
+      onTimeout: values['on-timeout'] as TimeoutPolicy,
     },
   };
 }
@@ -100,6 +110,15 @@ async function runWatch(args: string[]): Promise<number> {
   watcher.on('lost', (e: LostEvent) => {
     if (json) out(JSON.stringify(e));
     else process.stderr.write(`ocinotify: lost ${e.count} records (${e.reason})\n`);
+  });
+  watcher.on('runtime', (e: RuntimeChangeEvent) => {
+    if (json) out(JSON.stringify(e));
+    else process.stderr.write(`ocinotify: runtime ${e.change}: ${JSON.stringify(e.path)} (${e.runtime})${e.markError ? `, not held: ${e.markError}` : ''}\n`);
+  });
+  watcher.on('diagnostic', (e: DiagnosticEvent) => {
+    if (json) out(JSON.stringify(e));
+    // JSON.stringify escapes what argv or a path may hold: control characters, escape sequences.
+    else process.stderr.write(`ocinotify: ${e.code} (${e.impact}) id=${JSON.stringify(e.id)} runtime pid ${e.runtime.pid}: ${JSON.stringify(e.message)}\n`);
   });
   for await (const event of watcher) out(json ? JSON.stringify(event) : tableRow(event));
   return 0;

@@ -4,6 +4,8 @@ export type ErrorCode =
   | 'ERR_ARGV_MISSING_VALUE'
   | 'ERR_ARGV_MISSING_ID'
   | 'ERR_ARGV_INVALID_ID'
+  /** more argv than execve(2) allows or than could be read: its container id cannot be trusted */
+  | 'ERR_ARGV_TRUNCATED'
   | 'ERR_SPEC_RELATIVE_BUNDLE'
   | 'ERR_SPEC_NOT_FOUND'
   | 'ERR_SPEC_SYMLINK'

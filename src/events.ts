@@ -3,7 +3,11 @@ import type { ContainerType, Manager, PodRef } from './annotations/index.js';
 import type { RuntimeName } from './argv.js';
 import type { OciSpec } from './spec.js';
 
-export type LifecycleType = 'precreate' | 'create' | 'start' | 'exit';
+/**
+ * precreate -> create -> start -> exit; precreate -> denied | failed; precreate -> create -> exit
+ * (killed or deleted before start); existing (running when the watcher started) -> [start] -> exit.
+ */
+export type LifecycleType = 'precreate' | 'create' | 'start' | 'exit' | 'denied' | 'failed' | 'existing';
 
 export interface RuntimeRef {
   name: RuntimeName;
@@ -31,6 +35,8 @@ export interface ContainerEvent {
   bundle: string | null;
   /** the container's init pid as the host sees it; null before `create` */
   pid: number | null;
+  /** the same pid as the watcher's pid namespace sees it: null when it cannot (a pod without hostPID) */
+  watcherPid: number | null;
   /** mount namespace inode of the container's init; null before `create` */
   mntns: number | null;
   /** cgroup v2 id of the container's init, as a decimal string; null before `create` */
@@ -38,12 +44,22 @@ export interface ContainerEvent {
   pod: PodRef | null;
   container: { name: string | null; type: ContainerType | null; image: string | null };
   sandboxId: string | null;
+  /** the containerd namespace from a shim's bundle path (`k8s.io` for CRI, `moby` for docker, ctr's `-n`) */
+  containerdNamespace: string | null;
+  /** the kubelet's labels as CRI-O records them (`io.kubernetes.cri-o.Labels`): the pod's, on a sandbox */
+  podLabels: Record<string, string> | null;
+  /** the kubelet's `io.kubernetes.container.restartCount` (CRI-O) */
+  restartCount: number | null;
   /** `exit` only: the exit code, 128 + signal when killed */
   exitCode?: number | null;
   /** `exit` only: the terminating signal, or null */
   signal?: number | null;
   /** `precreate` only: why the spec could not be read, or null */
   specError?: { code: string; message: string } | null;
+  /** `denied`, `failed`: why */
+  reason?: string;
+  /** `existing` only: whether the container had already run its entrypoint when it was found */
+  started?: boolean;
   /** `precreate` only: whether the runtime is held until the gate answers */
   held?: boolean;
   /** `precreate` only: the bundle's spec. Not serialised unless `includeSpec` is set: env holds secrets. */
@@ -62,6 +78,20 @@ export interface LostEvent {
   time: string;
   count: number;
   reason: string;
+}
+
+/** A runtime binary appeared at a known or given path (installed, upgraded) or is gone from it. */
+export interface RuntimeChangeEvent {
+  type: 'runtime';
+  time: string;
+  change: 'added' | 'removed';
+  runtime: RuntimeName;
+  /** resolved through symlinks */
+  path: string;
+  /** the known or given path it was found at */
+  foundAt: string;
+  /** why execs of it cannot be held (fanotify could not mark it), or null */
+  markError: string | null;
 }
 
 export type WatchMode = 'full' | 'fanotify-only' | 'ebpf-only';

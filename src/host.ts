@@ -1,5 +1,5 @@
 // Reading facts about host processes: their /proc directory, namespaces, cgroup and pid files.
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readlinkSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { loadAddon } from './native.js';
 
@@ -35,6 +35,31 @@ export function readlinkOrNull(path: string): string | null {
     return readlinkSync(path);
   } catch {
     return null;
+  }
+}
+
+/** The most argv bytes execve(2) accepts (3/4 of _STK_LIM): more cannot be a runtime's argv. */
+const MAX_CMDLINE_BYTES = 6 * 1024 * 1024;
+
+/** A running process's whole argv, or null when it is gone or its argv is larger than execve allows. */
+export function readCmdline(proc: string): string[] | null {
+  let fd: number;
+  try {
+    fd = openSync(`${proc}/cmdline`, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const buf = Buffer.allocUnsafe(MAX_CMDLINE_BYTES + 1);
+    let got = 0;
+    for (let n = 1; n > 0 && got < buf.length; got += n) n = readSync(fd, buf, got, buf.length - got, null);
+    if (got === 0 || got > MAX_CMDLINE_BYTES) return null;
+    const text = buf.toString('utf8', 0, buf[got - 1] === 0 ? got - 1 : got);
+    return text.split('\0');
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
   }
 }
 

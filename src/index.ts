@@ -1,9 +1,11 @@
-export { ContainerWatcher, watch, type GateVerdict, type WatchOptions } from './watcher.js';
-export type { ContainerEvent, LifecycleType, LostEvent, ReadyEvent, RuntimeRef, WatchMode } from './events.js';
+export { ContainerWatcher, watch, type WatchOptions } from './watcher.js';
+export type { GateVerdict, TimeoutPolicy, TimeoutRule } from './gate.js';
+export type { ContainerEvent, LifecycleType, LostEvent, ReadyEvent, RuntimeChangeEvent, RuntimeRef, WatchMode } from './events.js';
 export { decodeStatus } from './events.js';
 export { parseRuntimeArgv, isValidContainerId, runtimeNameOf, type RuntimeInvocation, type RuntimeName } from './argv.js';
 export { readBundleSpec, parseSpec, specAnnotations, specCandidates, MAX_SPEC_BYTES, type OciSpec } from './spec.js';
 export { resolveAnnotations, detectManager, type Manager, type ResolvedMetadata, type PodRef, type ContainerType } from './annotations/index.js';
 export { ArgvError, OciNotifyError, SpecError } from './errors.js';
-export { discoverRuntimes, KNOWN_RUNTIME_PATHS, type RuntimeBinary } from './runtimes.js';
+export { DIAGNOSTIC_CODES, type DiagnosticCode, type DiagnosticEvent, type DiagnosticImpact, type RuntimeSummary } from './diagnostics.js';
+export { discoverRuntimes, runtimeCandidates, KNOWN_RUNTIME_PATHS, type RuntimeBinary } from './runtimes.js';
 export { doctor, type DoctorReport } from './doctor.js';

@@ -50,6 +50,8 @@ export interface ExitRecord extends TaskFields {
 export interface GateExpiredRecord {
   kind: 'gate-expired';
   cookie: number;
+  /** what the deadline answered */
+  allowed: boolean;
 }
 
 export interface LostRecord {
@@ -58,7 +60,34 @@ export interface LostRecord {
   reason: string;
 }
 
-export type NativeRecord = ExecRecord | InitExecRecord | ExitRecord | GateExpiredRecord | LostRecord;
+/** A runtime binary appeared at a candidate path (installed, upgraded) or is gone from all of them. */
+export interface BinaryRecord {
+  kind: 'binary';
+  /** resolved through symlinks */
+  path: string;
+  /** the candidate path that led to it */
+  foundAt: string;
+  runtime: string;
+  binaryKind: number;
+  present: boolean;
+  /** why the new binary could not be marked for fanotify ('' when it was, or without fanotify) */
+  markError: string;
+}
+
+/** An exec that looked like a runtime's failed (bpf sys_exit_execve): a held runtime that never ran. */
+export interface ExecFailedRecord extends TaskFields {
+  kind: 'exec-failed';
+  errno: number;
+}
+
+export type NativeRecord =
+  | ExecRecord
+  | InitExecRecord
+  | ExitRecord
+  | GateExpiredRecord
+  | LostRecord
+  | BinaryRecord
+  | ExecFailedRecord;
 
 /** Mirrors enum oci_exit_kind in bpf/ocinotify.h. */
 export const EXIT_KIND = { runtime: 1, container: 2, prestart: 3 } as const;
@@ -71,11 +100,14 @@ export interface NativeOptions {
   useBpf: boolean;
   useFanotify: boolean;
   gateTimeoutMs: number;
+  allowOnExpiry: boolean;
   maxHeld: number;
   watcherPidns: number;
   watcherInInitPidns: boolean;
   names: string[];
   binaries: { path: string; kind: number }[];
+  /** every path a runtime may appear at: watched for installs and upgrades */
+  candidates: { path: string; runtime: string; kind: number }[];
 }
 
 export interface NativeStatus {
@@ -103,6 +135,10 @@ export interface NativeWatcher {
   answer(cookie: number, allow: boolean): boolean;
   /** Reports an 'exit' record of exitKind when pid exits (pidfd; status -1: unknown). */
   watchPid(pid: number, exitKind: number, sessionPid: number): void;
+  /** What the deadline answers for this held exec (the watcher-wide default until set). */
+  setExpiryVerdict(cookie: number, allow: boolean): boolean;
+  /** Follows a container init found by a scan to its entrypoint exec (if not started) and its exit. */
+  trackContainer(pid: number, sessionPid: number, started: boolean, runtimeMntns: number): boolean;
   stats(): NativeStats;
   close(): void;
 }

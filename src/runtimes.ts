@@ -4,10 +4,28 @@ import { basename, join } from 'node:path';
 import type { RuntimeName } from './argv.js';
 import { BINARY_KIND } from './native.js';
 
-/** Known install paths, per runtime: distribution packages first, then node distributions. */
+/**
+ * Known install paths, per runtime: distribution packages first, then what Kubernetes
+ * distributions ship inside their own trees. Paths that do not exist yet are watched all the
+ * same: a runtime installed or upgraded there later is picked up (see README, "Runtime binaries").
+ */
 export const KNOWN_RUNTIME_PATHS: Readonly<Record<RuntimeName, readonly string[]>> = {
-  runc: ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', '/usr/local/bin/runc'],
-  crun: ['/usr/bin/crun', '/usr/local/bin/crun', '/usr/sbin/crun'],
+  runc: [
+    '/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', '/usr/local/bin/runc', '/bin/runc',
+    // CRI-O's own packages (pkgs.k8s.io), and Ubuntu's cri-o-runc
+    '/usr/libexec/crio/runc', '/usr/lib/cri-o-runc/sbin/runc',
+    // k3s extracts its binaries to data/<hash>/bin; `current` points at the running one
+    '/var/lib/rancher/k3s/data/current/bin/runc',
+    // RKE2: bin is a symlink into data/<version>/bin
+    '/var/lib/rancher/rke2/bin/runc',
+    '/var/lib/k0s/bin/runc',
+    // the snap's `current` points at the running revision
+    '/snap/microk8s/current/bin/runc',
+    // Bottlerocket's host root as its host containers see it
+    '/x86_64-bottlerocket-linux-gnu/sys-root/usr/bin/runc',
+    '/aarch64-bottlerocket-linux-gnu/sys-root/usr/bin/runc',
+  ],
+  crun: ['/usr/bin/crun', '/usr/local/bin/crun', '/usr/sbin/crun', '/usr/libexec/crio/crun'],
   youki: ['/usr/bin/youki', '/usr/local/bin/youki'],
   runsc: ['/usr/bin/runsc', '/usr/local/bin/runsc', '/usr/sbin/runsc'],
   conmon: ['/usr/bin/conmon', '/usr/libexec/podman/conmon', '/usr/local/bin/conmon', '/usr/libexec/crio/conmon'],
@@ -42,15 +60,30 @@ function runtimeForExtra(path: string): RuntimeName {
   return (Object.keys(KNOWN_RUNTIME_PATHS) as RuntimeName[]).find((r) => name.startsWith(r)) ?? 'runc';
 }
 
+export interface RuntimeCandidate {
+  runtime: RuntimeName;
+  /** under the host root */
+  path: string;
+  kind: number;
+}
+
+/** Every path a runtime binary may be at: the known ones, then the user's. */
+export function runtimeCandidates(opts: DiscoverOptions): RuntimeCandidate[] {
+  const candidates: RuntimeCandidate[] = [];
+  const add = (runtime: RuntimeName, p: string): void => {
+    const kind = runtime === 'conmon' ? BINARY_KIND.monitor : BINARY_KIND.runtime;
+    candidates.push({ runtime, path: join(opts.hostRoot, p), kind });
+  };
+  for (const [runtime, paths] of Object.entries(KNOWN_RUNTIME_PATHS) as [RuntimeName, readonly string[]][])
+    for (const p of paths) add(runtime, p);
+  for (const p of opts.extraPaths) add(runtimeForExtra(p), p);
+  return candidates;
+}
+
 /** Existing runtime binaries, resolved through symlinks, one per inode. */
 export function discoverRuntimes(opts: DiscoverOptions): RuntimeBinary[] {
   const found = new Map<string, RuntimeBinary>();
-  const candidates: [RuntimeName, string][] = [];
-  for (const [runtime, paths] of Object.entries(KNOWN_RUNTIME_PATHS) as [RuntimeName, readonly string[]][])
-    for (const p of paths) candidates.push([runtime, p]);
-  for (const p of opts.extraPaths) candidates.push([runtimeForExtra(p), p]);
-  for (const [runtime, p] of candidates) {
-    const foundAt = join(opts.hostRoot, p);
+  for (const { runtime, path: foundAt, kind } of runtimeCandidates(opts)) {
     let path: string;
     let inode: string;
     try {
@@ -61,8 +94,7 @@ export function discoverRuntimes(opts: DiscoverOptions): RuntimeBinary[] {
     } catch {
       continue;
     }
-    if (!found.has(inode))
-      found.set(inode, { path, foundAt, runtime, kind: runtime === 'conmon' ? BINARY_KIND.monitor : BINARY_KIND.runtime });
+    if (!found.has(inode)) found.set(inode, { path, foundAt, runtime, kind });
   }
   return [...found.values()];
 }

@@ -100,7 +100,9 @@ function readCandidate(opts: ReadBundleSpecOptions, configPath: string, maxBytes
     const errno = errnoOf(error);
     if (errno !== null && MISSING_ERRNOS.has(errno)) return null;
     const code = (errno !== null ? READ_ERRORS.get(errno) : undefined) ?? 'ERR_SPEC_READ';
-    throw new SpecError(code, `cannot read ${configPath}: ${errno ?? String(error)}`, { configPath, errno }, {
+    // Named, not stringified: a reader's error could say anything, or refuse to be a string.
+    const what = errno ?? (error instanceof Error ? error.name : typeof error);
+    throw new SpecError(code, `cannot read ${configPath}: ${what}`, { configPath, errno }, {
       cause: error,
     });
   }

@@ -1,24 +1,34 @@
 // ContainerWatcher: turns the reactor's kernel records into container lifecycle events.
 import { EventEmitter, on } from 'node:events';
 import { posix } from 'node:path';
-import { resolveAnnotations, type ResolvedMetadata } from './annotations/index.js';
+import { resolveAnnotations, type ResolvedMetadata, type ResolveHints } from './annotations/index.js';
 import { parseRuntimeArgv, runtimeNameOf, type RuntimeInvocation, type RuntimeName } from './argv.js';
-import { OciNotifyError } from './errors.js';
-import { decodeStatus, type ContainerEvent, type LifecycleType, type LostEvent, type WatchMode } from './events.js';
+import { ArgvError, OciNotifyError, SpecError } from './errors.js';
+import { normalizeVerdict, timeoutPolicyFor, type GateVerdict, type TimeoutPolicy, type TimeoutRule, type Verdict } from './gate.js';
+import { liveRuntimePids, scanExisting, startTimeOf, type ExistingContainer } from './snapshot.js';
+import {
+  decodeStatus,
+  type ContainerEvent,
+  type LifecycleType,
+  type LostEvent,
+  type RuntimeChangeEvent,
+  type WatchMode,
+} from './events.js';
 import {
   cgroupIdOf,
   hostProcDir,
   inodeOrNull,
   procDir,
+  readCmdline,
   readlinkOrNull,
-  readPidFile,
-  readStatePid,
   type HostView,
 } from './host.js';
 import {
   EXIT_KIND,
   RECORD_FLAG,
   loadAddon,
+  type BinaryRecord,
+  type ExecFailedRecord,
   type ExecRecord,
   type ExitRecord,
   type InitExecRecord,
@@ -26,10 +36,23 @@ import {
   type NativeStats,
   type NativeWatcher,
 } from './native.js';
-import { DEFAULT_STATE_ROOTS, discoverRuntimes, execNames, type RuntimeBinary } from './runtimes.js';
-import { readBundleSpec, specAnnotations, specCandidates, type OciSpec } from './spec.js';
+import { DEFAULT_STATE_ROOTS, discoverRuntimes, execNames, runtimeCandidates, type RuntimeBinary } from './runtimes.js';
+import { readDockerContainer } from './docker-state.js';
+import { SandboxPods } from './sandboxes.js';
+import {
+  RecentPids,
+  diagnostic,
+  diagnosticFromError,
+  mayCreate,
+  summarizeRuntime,
+  errnoName,
+  type DiagnosticContext,
+  type DiagnosticEvent,
+} from './diagnostics.js';
+import { findInitPid } from './init-pid.js';
+import { SpecCheck } from './spec-check.js';
+import { MAX_ANNOTATION_BYTES, readBundleSpec, specAnnotations, type OciSpec } from './spec.js';
 
-export type GateVerdict = 'allow' | 'deny' | { verdict: 'allow' | 'deny'; reason?: string } | undefined | void;
 
 export interface WatchOptions {
   /** 'auto' (default) picks the strongest mode the kernel and privileges allow. */
@@ -42,6 +65,14 @@ export interface WatchOptions {
   hostRoot?: string;
   /** Decides on each held `precreate`; the runtime stays held until it settles or the deadline. */
   gate?: (event: ContainerEvent) => GateVerdict | Promise<GateVerdict>;
+  /** What the deadline answers when the gate has not: 'fail-open' (default) or 'fail-closed'. */
+  onTimeout?: TimeoutPolicy;
+  /** Per namespace/pod timeout policies; the first rule that matches a container decides. */
+  timeoutRules?: readonly TimeoutRule[];
+  /** Report containers already running at start as `existing` events. Default true. */
+  snapshot?: boolean;
+  /** Runtime state roots (`--root` of the runtime) to scan beyond the known ones, e.g. '/run/my-runc'. */
+  stateRoots?: readonly string[];
   /** Make `precreate` events carry the full spec when serialised (it holds the env: secrets). */
   includeSpec?: boolean;
   signal?: AbortSignal;
@@ -55,17 +86,46 @@ interface Session {
   meta: ResolvedMetadata;
   pidFile: string | null;
   initPid: number | null;
+  /** the init's pid in the watcher's pid namespace, when a kernel record told it */
+  initVpid?: number;
   mntns: number | null;
   cgroupId: string | null;
   created: boolean;
   started: boolean;
   /** the runtime's exec of it was seen to succeed (sched_process_exec) */
   running: boolean;
+  precreateTs: bigint;
+  /** the runtime's mount namespace, which its container's init cannot share */
+  runtimeMntns?: number | null;
+  euid?: number;
+  /** what `precreate` read, to tell whether config.json changed before `create` */
+  specCheck?: SpecCheck | null;
 }
 
 const DEFAULT_GATE_TIMEOUT_MS = 1000;
+/** longest the snapshot waits for runtime processes alive at start before its second scan */
+const SNAPSHOT_SETTLE_MS = 10_000;
+/** what a container found by a scan was made by, as far as the watcher can tell */
+const EXISTING_INVOCATION: RuntimeInvocation = {
+  runtime: 'runc',
+  verb: 'create',
+  id: null,
+  bundle: null,
+  pidFile: null,
+  root: null,
+  globalFlags: [],
+  name: null,
+  runtimePath: null,
+  runtimeArgs: [],
+  isContainerCreation: true,
+  selfReexec: false,
+};
 const MAX_HELD = 4096;
-/** conmon's container names, by conmon pid, until its runtime child shows up */
+/**
+ * conmon's container names (-n), by the container id it was given (-c), until the runtime
+ * creates that container. Not by pid: conmon forks before it spawns the runtime, so the
+ * runtime's parent is not the process that exec'd conmon.
+ */
 const MAX_CONMON_NAMES = 4096;
 const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
 /** paths by which a process execs a file it holds open: itself, for a runtime */
@@ -75,13 +135,26 @@ export class ContainerWatcher extends EventEmitter {
   readonly mode: WatchMode;
   /** Why this mode: what was unavailable, if anything. */
   readonly modeReason: string;
-  readonly runtimes: readonly RuntimeBinary[];
+  /** as found at start, then kept up to date as runtimes are installed, upgraded or removed */
+  private readonly binaries: RuntimeBinary[];
   private readonly native: NativeWatcher;
   private readonly view: HostView;
   private readonly options: WatchOptions;
   private readonly byRuntimePid = new Map<number, Session>();
   private readonly byInitPid = new Map<number, Session>();
-  private readonly conmonNames = new Map<number, string>();
+  private readonly conmonNames = new Map<string, string>();
+  /**
+   * `runsc start` processes by pid, with the container they start. gVisor runs the entrypoint
+   * in its own kernel, so the host never sees it exec: `runsc start` exiting 0 is the start.
+   */
+  private readonly sandboxStarts = new Map<number, Session>();
+  private readonly sandboxPods = new SandboxPods();
+  /** ids of containers reported as `existing`, until their exit */
+  private readonly existingIds = new Set<string>();
+  /** held precreates by fanotify cookie, until answered or expired */
+  private readonly heldByCookie = new Map<number, Session>();
+  /** execs already diagnosed at their permission event, not to be diagnosed again when they run */
+  private readonly diagnosed = new RecentPids();
   private readonly closed = new AbortController();
   private readonly onAbort = (): void => this.close();
 
@@ -91,18 +164,21 @@ export class ContainerWatcher extends EventEmitter {
     const hostRoot = options.hostRoot ?? '/';
     const pidns = inodeOrNull('/proc/self/ns/pid') ?? 0;
     this.view = { hostRoot, inInitPidns: pidns === INIT_PIDNS_INO };
-    this.runtimes = discoverRuntimes({ hostRoot, extraPaths: options.runtimePaths ?? [] });
+    const discover = { hostRoot, extraPaths: options.runtimePaths ?? [] };
+    this.binaries = discoverRuntimes(discover);
     const mode = options.mode ?? 'auto';
     this.native = new (loadAddon().Watcher)(
       {
         useBpf: mode !== 'fanotify-only',
         useFanotify: mode !== 'ebpf-only',
         gateTimeoutMs: options.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS,
+        allowOnExpiry: (options.onTimeout ?? 'fail-open') === 'fail-open',
         maxHeld: MAX_HELD,
         watcherPidns: pidns,
         watcherInInitPidns: this.view.inInitPidns,
-        names: execNames(this.runtimes),
-        binaries: this.runtimes.map((r) => ({ path: r.path, kind: r.kind })),
+        names: execNames(this.binaries),
+        binaries: this.binaries.map((r) => ({ path: r.path, kind: r.kind })),
+        candidates: runtimeCandidates(discover),
       },
       (batch) => this.onBatch(batch),
     );
@@ -115,6 +191,13 @@ export class ContainerWatcher extends EventEmitter {
     }
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
     if (options.signal?.aborted) this.close();
+    // After attaching, so a container created meanwhile is in the stream, the scan or both (deduplicated).
+    if (options.snapshot !== false) setImmediate(() => this.snapshot());
+  }
+
+  /** The runtime binaries watched now. */
+  get runtimes(): readonly RuntimeBinary[] {
+    return this.binaries;
   }
 
   /** Every lifecycle event, in order, until close(). */
@@ -143,6 +226,63 @@ export class ContainerWatcher extends EventEmitter {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Reports containers found in the runtimes' state directories that the stream does not
+   * already know, then scans again once every runtime process alive at start has exited:
+   * a creation whose exec came before we attached writes its state after the first scan.
+   */
+  private snapshot(): void {
+    if (this.closed.signal.aborted) return;
+    const reported = new Set<string>();
+    const scan = (): ExistingContainer[] => {
+      const extra = (this.options.stateRoots ?? []).map((dir) => ({ runtime: 'runc' as const, dir, nested: false }));
+      const found = scanExisting(this.view, this.runtimes, extra);
+      for (const c of found) this.reportExisting(c, reported);
+      return found;
+    };
+    const inits = new Set(scan().map((c) => c.initPid));
+    const runtimes = liveRuntimePids(this.view, this.runtimes).filter((pid) => !inits.has(pid) && !this.byRuntimePid.has(pid));
+    const starts = new Map(runtimes.map((pid) => [pid, startTimeOf(hostProcDir(this.view, pid))]));
+    const deadline = Date.now() + SNAPSHOT_SETTLE_MS;
+    const settle = (): void => {
+      if (this.closed.signal.aborted) return;
+      const alive = [...starts].filter(([pid, t]) => t !== null && startTimeOf(hostProcDir(this.view, pid)) === t);
+      if (alive.length > 0 && Date.now() < deadline) setTimeout(settle, 50).unref();
+      else scan();
+    };
+    if (starts.size > 0) settle();
+  }
+
+  private reportExisting(c: ExistingContainer, reported: Set<string>): void {
+    const key = `${c.stateDir}:${c.initPid}`;
+    if (reported.has(key) || this.byInitPid.has(c.initPid)) return;
+    if ([...this.byRuntimePid.values()].some((s) => s.id === c.id)) return; // the stream has it
+    reported.add(key);
+    const meta = resolveAnnotations(c.annotations, { bundle: c.bundle, id: c.id });
+    const proc = hostProcDir(this.view, c.initPid);
+    const session: Session = {
+      id: c.id,
+      invocation: { ...EXISTING_INVOCATION, id: c.id, runtime: c.runtime },
+      runtime: { name: c.runtime, path: this.runtimes.find((r) => r.runtime === c.runtime)?.path ?? '', pid: 0, argv: [] },
+      bundle: c.bundle,
+      meta,
+      pidFile: null,
+      initPid: c.initPid,
+      mntns: inodeOrNull(`${proc}/ns/mnt`),
+      cgroupId: cgroupIdOf(proc),
+      created: true,
+      started: c.started,
+      running: true,
+      precreateTs: 0n,
+    };
+    this.byInitPid.set(c.initPid, session);
+    this.existingIds.add(c.id);
+    this.native.trackContainer(c.initPid, 0, c.started, inodeOrNull('/proc/self/ns/mnt') ?? 0);
+    const event = this.event('existing', session, 0n);
+    event.started = c.started;
+    this.publish(event);
   }
 
   private onBatch(batch: NativeRecord[]): void {
@@ -178,9 +318,37 @@ export class ContainerWatcher extends EventEmitter {
         this.emit('lost', event);
         return;
       }
-      case 'gate-expired':
+      case 'gate-expired': {
+        const session = this.heldByCookie.get(rec.cookie);
+        this.heldByCookie.delete(rec.cookie);
+        if (session === undefined) return;
+        if (!rec.allowed) this.deny(session, 'gate timeout (fail-closed)');
+        this.emit('gateTimeout', { id: session.id, allowed: rec.allowed });
         return;
+      }
+      case 'binary':
+        return this.onBinary(rec);
+      case 'exec-failed':
+        return this.onExecFailed(rec);
     }
+  }
+
+  /** A runtime binary was installed, upgraded (a new file at its path) or removed while we watch. */
+  private onBinary(rec: BinaryRecord): void {
+    const at = this.binaries.findIndex((b) => b.path === rec.path);
+    const runtime = this.binaries[at]?.runtime ?? (rec.runtime as RuntimeName);
+    if (at >= 0) this.binaries.splice(at, 1);
+    if (rec.present) this.binaries.push({ path: rec.path, foundAt: rec.foundAt, runtime, kind: rec.binaryKind });
+    const event: RuntimeChangeEvent = {
+      type: 'runtime',
+      time: new Date().toISOString(),
+      change: rec.present ? 'added' : 'removed',
+      runtime,
+      path: rec.path,
+      foundAt: rec.foundAt,
+      markError: rec.markError || null,
+    };
+    this.emit('runtime', event);
   }
 
   private runtimeNameOf(rec: ExecRecord): RuntimeName | null {
@@ -198,10 +366,17 @@ export class ContainerWatcher extends EventEmitter {
       const parsed = this.parse(rec);
       if (parsed !== null && !this.isReexec(rec)) session = this.sessionFor(rec, ...parsed);
       if (session === null && parsed !== null && this.mode === 'fanotify-only') this.onVerbExec(rec, parsed[1]);
+      else if (session === null && parsed !== null) this.onSandboxStart(rec, ...parsed);
     } finally {
       if (held && session === null) this.native.answer(rec.cookie, true);
     }
     if (session === null) return;
+    // Its exec came after we attached, but its record after the snapshot found it (the
+    // deadline let it go while the scan ran): it was reported once, as `existing`.
+    if (this.existingIds.has(session.id)) {
+      if (held) this.native.answer(rec.cookie, true);
+      return;
+    }
     this.byRuntimePid.set(session.runtime.pid, session);
     this.precreate(session, rec, held);
   }
@@ -220,16 +395,64 @@ export class ContainerWatcher extends EventEmitter {
     const runtime = this.runtimeNameOf(rec);
     if (runtime === null || rec.argv.length === 0) return null;
     try {
+      if (!this.wholeArgv(rec)) throw new ArgvError('ERR_ARGV_TRUNCATED', 'argv is longer than could be read');
       return [runtime, parseRuntimeArgv(rec.argv, runtime)];
-    } catch {
+    } catch (err) {
+      this.diagnoseExec(rec, runtime, err);
       return null;
     }
+  }
+
+  /**
+   * Whether rec.argv is all of it. The kernel side copies the first 8 KiB; a held exec was read
+   * whole by the reactor; a running one (ebpf-only mode) has its whole argv in /proc.
+   */
+  private wholeArgv(rec: ExecRecord): boolean {
+    if (!(rec.flags & RECORD_FLAG.argsTruncated)) return true;
+    const proc = rec.kind === 'runtime-exec' ? procDir(this.view, rec) : null;
+    const argv = proc === null ? null : readCmdline(proc);
+    if (argv === null || argv.length === 0) return false;
+    rec.argv = argv;
+    return true;
+  }
+
+  /** A root exec that names a creation verb but cannot be one: said once, then ignored. */
+  private diagnoseExec(rec: ExecRecord, runtime: RuntimeName, err: unknown): void {
+    const pid = rec.pid || rec.vpid;
+    if (rec.euid !== 0 || runtime === 'conmon' || !mayCreate(rec.argv)) return;
+    if (rec.kind === 'runtime-exec' ? this.diagnosed.take(pid) : !this.diagnosed.add(pid)) return;
+    const summary = summarizeRuntime({ name: runtime, path: rec.binary || rec.filename, pid, euid: rec.euid, argv: rec.argv });
+    this.diagnose(diagnosticFromError(err, 'ERR_ARGV_INVALID_ID', 'ignored', { ts: rec.ts, id: null, bundle: null, runtime: summary }));
+  }
+
+  private diagnose(event: DiagnosticEvent): void {
+    this.emit('diagnostic', event);
+  }
+
+  private diagnosticContext(session: Session, ts: bigint): DiagnosticContext {
+    return {
+      ts,
+      id: session.id,
+      bundle: session.bundle,
+      runtime: summarizeRuntime({ ...session.runtime, euid: session.euid ?? 0 }),
+    };
+  }
+
+  /** A held runtime whose exec failed (E2BIG, killed while held): no container, no exit to wait for. */
+  private onExecFailed(rec: ExecFailedRecord): void {
+    this.diagnosed.take(rec.pid);
+    const session = this.byRuntimePid.get(rec.pid);
+    if (session === undefined || session.running) return;
+    this.byRuntimePid.delete(rec.pid);
+    const event = this.event('failed', session, rec.ts);
+    event.reason = `runtime exec failed: ${errnoName(rec.errno)}`;
+    this.publish(event);
   }
 
   /** A new container session if rec is a creation by real root, else null. */
   private sessionFor(rec: ExecRecord, runtime: RuntimeName, invocation: RuntimeInvocation): Session | null {
     if (runtime === 'conmon') {
-      if (invocation.name !== null) this.rememberConmon(rec.pid || rec.vpid, invocation.name);
+      if (invocation.name !== null && invocation.id !== null && rec.euid === 0) this.rememberConmon(invocation.id, invocation.name);
       return null;
     }
     // Only real root creates containers we trust: anyone can exec a runtime with a crafted bundle.
@@ -237,7 +460,7 @@ export class ContainerWatcher extends EventEmitter {
     const proc = procDir(this.view, rec);
     const cwd = proc ? readlinkOrNull(`${proc}/cwd`) : null;
     const bundle = invocation.bundle === null ? null : absoluteOrNull(invocation.bundle, cwd);
-    const conmonName = this.conmonNames.get(rec.ppid) ?? null;
+    const conmonName = this.conmonNames.get(invocation.id) ?? null;
     return {
       id: invocation.id,
       invocation,
@@ -251,6 +474,10 @@ export class ContainerWatcher extends EventEmitter {
       created: false,
       started: false,
       running: false,
+      precreateTs: rec.ts,
+      runtimeMntns: rec.mntns || (proc ? inodeOrNull(`${proc}/ns/mnt`) : null),
+      euid: rec.euid,
+      specCheck: null,
     };
   }
 
@@ -263,32 +490,51 @@ export class ContainerWatcher extends EventEmitter {
     this.publish(this.event('start', session, rec.ts));
   }
 
-  private rememberConmon(pid: number, name: string): void {
+  private onSandboxStart(rec: ExecRecord, runtime: RuntimeName, invocation: RuntimeInvocation): void {
+    if (runtime !== 'runsc' || invocation.verb !== 'start' || invocation.id === null || rec.euid !== 0) return;
+    const session = [...this.byInitPid.values()].find(
+      (s) => s.id === invocation.id && s.invocation.root === invocation.root && s.runtime.name === 'runsc' && !s.started,
+    );
+    if (session !== undefined) this.sandboxStarts.set(rec.pid || rec.vpid, session);
+  }
+
+  private rememberConmon(id: string, name: string): void {
     if (this.conmonNames.size >= MAX_CONMON_NAMES) {
       const oldest = this.conmonNames.keys().next().value;
       if (oldest !== undefined) this.conmonNames.delete(oldest);
     }
-    this.conmonNames.set(pid, name);
+    this.conmonNames.delete(id); // a re-used id is the newest entry
+    this.conmonNames.set(id, name);
   }
 
   private precreate(session: Session, rec: ExecRecord, held: boolean): void {
     let spec: OciSpec | null = null;
     let specError: ContainerEvent['specError'] = null;
-    const proc = procDir(this.view, rec);
-    const root = proc ? `${proc}/root` : this.view.hostRoot;
-    if (session.bundle !== null) {
-      try {
-        spec = readBundleSpec(session.bundle, { root, cwd: null, readFile: loadAddon().readFileInRoot }).spec;
-        const { annotations } = specAnnotations(spec);
-        session.meta = resolveAnnotations(annotations, {
-          bundle: session.bundle,
-          id: session.id,
-          conmonName: this.conmonNames.get(rec.ppid) ?? null,
+    const ctx = this.diagnosticContext(session, rec.ts);
+    try {
+      if (session.bundle === null) {
+        throw new SpecError('ERR_SPEC_RELATIVE_BUNDLE', `bundle ${session.invocation.bundle} is relative and the runtime's cwd is gone`, {
+          bundle: session.invocation.bundle,
         });
-      } catch (err) {
-        const e = err as OciNotifyError;
-        specError = { code: e.code ?? 'ERR_SPEC_READ', message: e.message };
       }
+      const root = this.rootOf(rec);
+      const reader = SpecCheck.recording(loadAddon().readFileInRoot);
+      const read = readBundleSpec(session.bundle, { root, cwd: null, readFile: reader.readFile });
+      spec = read.spec;
+      session.specCheck = SpecCheck.of(root, read.configPath, reader.last());
+      const { annotations, dropped } = specAnnotations(spec);
+      if (dropped.length > 0) {
+        const why = `${dropped.length} annotation(s) of ${read.configPath} are not strings or exceed ${MAX_ANNOTATION_BYTES} bytes`;
+        this.diagnose(diagnostic('ERR_SPEC_ANNOTATIONS_DROPPED', 'degraded', why, ctx, { configPath: read.configPath, keys: dropped }));
+      }
+      const hints: ResolveHints = { bundle: session.bundle, id: session.id, conmonName: this.conmonNames.get(session.id) ?? null };
+      let resolved = resolveAnnotations(annotations, hints);
+      if (resolved.manager === 'docker') resolved = resolveAnnotations(annotations, { ...hints, docker: readDockerContainer(root, spec, session.id) });
+      session.meta = this.sandboxPods.resolve(resolved);
+    } catch (err) {
+      const d = diagnosticFromError(err, 'ERR_SPEC_READ', 'degraded', ctx);
+      specError = { code: d.code, message: d.message };
+      this.diagnose(d);
     }
     const event = this.event('precreate', session, rec.ts);
     event.specError = specError;
@@ -304,23 +550,36 @@ export class ContainerWatcher extends EventEmitter {
     } catch (err) {
       this.reportError(err);
     }
-    let verdict: GateVerdict | Promise<GateVerdict>;
+    const fallback = this.options.onTimeout ?? 'fail-open';
+    const policy = timeoutPolicyFor(event, fallback, this.options.timeoutRules ?? []);
+    if (policy !== fallback) this.native.setExpiryVerdict(rec.cookie, policy === 'fail-open');
+    // A gate that throws or rejects gave no verdict: its container gets what a timeout would.
+    const noVerdict: Verdict = { allow: policy === 'fail-open', reason: 'gate failed' };
+    this.heldByCookie.set(rec.cookie, session);
+    let verdict: Promise<GateVerdict>;
     try {
-      verdict = this.options.gate ? this.options.gate(event) : 'allow';
+      verdict = Promise.resolve(this.options.gate ? this.options.gate(event) : 'allow');
     } catch {
-      verdict = 'allow';
+      verdict = Promise.reject(new Error('gate threw'));
     }
     // The deadline is enforced natively; a verdict after it is simply late.
-    Promise.resolve(verdict).then(
-      (v) => this.answer(session, rec.cookie, allows(v)),
-      () => this.answer(session, rec.cookie, true),
+    verdict.then(
+      (v) => this.settle(session, rec.cookie, normalizeVerdict(v)),
+      () => this.settle(session, rec.cookie, noVerdict),
     );
   }
 
-  private answer(session: Session, cookie: number, allow: boolean): void {
-    // A denied exec fails in the caller, which lives on and may exec again.
-    if (this.native.answer(cookie, allow) && !allow && this.byRuntimePid.get(session.runtime.pid) === session)
-      this.byRuntimePid.delete(session.runtime.pid);
+  private settle(session: Session, cookie: number, verdict: Verdict): void {
+    this.heldByCookie.delete(cookie);
+    if (this.native.answer(cookie, verdict.allow) && !verdict.allow) this.deny(session, verdict.reason ?? 'denied by gate');
+  }
+
+  /** The runtime's exec failed on our answer: no container. The caller lives on and may exec again. */
+  private deny(session: Session, reason: string): void {
+    if (this.byRuntimePid.get(session.runtime.pid) === session) this.byRuntimePid.delete(session.runtime.pid);
+    const event = this.event('denied', session, session.precreateTs);
+    event.reason = reason;
+    this.publish(event);
   }
 
   private reportError(err: unknown): void {
@@ -332,6 +591,8 @@ export class ContainerWatcher extends EventEmitter {
     const session = this.byInitPid.get(rec.pid);
     if (session === undefined) return; // a runc init stage, not the container's init
     this.byInitPid.delete(rec.pid);
+    if (session.runtime.pid === 0) this.existingIds.delete(session.id);
+    this.sandboxPods.forget(session.meta);
     const event = this.event('exit', session, rec.ts);
     const { exitCode, signal } = rec.status < 0 ? { exitCode: null, signal: null } : decodeStatus(rec.status);
     event.exitCode = exitCode;
@@ -340,26 +601,98 @@ export class ContainerWatcher extends EventEmitter {
   }
 
   private onRuntimeExit(rec: ExitRecord): void {
+    const starting = this.sandboxStarts.get(rec.pid);
+    if (starting !== undefined) {
+      this.sandboxStarts.delete(rec.pid);
+      if (rec.status !== 0 || starting.started) return;
+      starting.started = true;
+      this.publish(this.event('start', starting, rec.ts));
+      return;
+    }
     const session = this.byRuntimePid.get(rec.pid);
     if (session === undefined) return;
     this.byRuntimePid.delete(rec.pid);
-    // `run` reports its container through the init's own exec and exit.
-    // status -1: seen through a pidfd, which does not tell; the pid file does.
-    if (session.invocation.verb !== 'create' || session.created || rec.status > 0) return;
-    const initPid = this.initPidOf(session);
-    if (initPid === null) return;
+    if (session.created) return; // `run`: its container reported itself through the init's exec and exit
+    // status -1: seen through a pidfd, which does not tell; the pid file does. `run --detach`
+    // exits as soon as its container runs, which may be before the entrypoint's exec.
+    const initPid = rec.status <= 0 ? this.initPidOf(session, rec.ts) : null;
+    if (initPid === null) {
+      this.fail(session, rec);
+      return;
+    }
     const proc = hostProcDir(this.view, initPid);
     this.markCreated(session, initPid, inodeOrNull(`${proc}/ns/mnt`), cgroupIdOf(proc), rec.ts);
   }
 
-  private initPidOf(session: Session): number | null {
-    const root = this.view.hostRoot;
-    if (session.pidFile !== null) return readPidFile(root, session.pidFile);
-    const stateDir = session.invocation.root ?? DEFAULT_STATE_ROOTS[session.runtime.name];
-    return stateDir === null ? null : readStatePid(root, stateDir, session.id);
+  /** A runtime that exited without making a container: a terminal event, not a pending one. */
+  private fail(session: Session, rec: ExitRecord): void {
+    const event = this.event('failed', session, rec.ts);
+    if (rec.status > 0) {
+      const { exitCode, signal } = decodeStatus(rec.status);
+      event.reason = signal === null ? `runtime exited with code ${exitCode}` : `runtime killed by signal ${signal}`;
+    } else {
+      event.reason =
+        session.invocation.verb === 'create'
+          ? 'no init pid: neither the pid file nor the runtime state tells it'
+          : 'runtime exited without starting the container';
+    }
+    this.publish(event);
+  }
+
+  private initPidOf(session: Session, ts: bigint): number | null {
+    const found = findInitPid(this.view, {
+      pidFile: session.pidFile,
+      stateDir: session.invocation.root ?? DEFAULT_STATE_ROOTS[session.runtime.name],
+      id: session.id,
+      runtimeMntns: session.runtimeMntns ?? null,
+      isKnownInit: (pid) => this.byInitPid.has(pid),
+    });
+    const impact = found.pid === null ? 'ignored' : 'degraded';
+    for (const p of found.problems)
+      this.diagnose(diagnostic(p.code, impact, p.message, this.diagnosticContext(session, ts), p.details));
+    return found.pid;
+  }
+
+  /** The runtime (rather than the watcher) read config.json after `precreate`: was it the same file? */
+  private checkSpecUnchanged(session: Session, ts: bigint): void {
+    const check = session.specCheck;
+    session.specCheck = null;
+    const why = check?.changedSince(loadAddon().readFileInRoot, this.view.hostRoot) ?? null;
+    if (check == null || why === null) return;
+    const message = `${check.configPath} changed between precreate and create (${why}): the metadata reported may not be what the runtime used`;
+    this.diagnose(diagnostic('ERR_SPEC_CHANGED', 'degraded', message, this.diagnosticContext(session, ts), { configPath: check.configPath }));
+  }
+
+  /**
+   * The kernel saw the entrypoint exec'd by a descendant of a runtime whose `create` was reported
+   * with another pid: the pid file lied. The kernel is right; the container goes on with its pid.
+   */
+  private misreportedInit(rec: InitExecRecord): Session | undefined {
+    if (rec.sessionPid === 0) return undefined;
+    const session = [...this.byInitPid.values()].find((s) => s.runtime.pid === rec.sessionPid && !s.started);
+    if (session === undefined || session.initPid === null) return undefined;
+    const message = `create reported pid ${session.initPid} for ${session.id}, but its entrypoint ran in pid ${rec.pid}`;
+    this.diagnose(
+      diagnostic('ERR_INIT_PID_MISMATCH', 'degraded', message, this.diagnosticContext(session, rec.ts), {
+        reported: session.initPid,
+        actual: rec.pid,
+      }),
+    );
+    this.byInitPid.delete(session.initPid);
+    session.initPid = rec.pid;
+    session.mntns = rec.mntns;
+    session.cgroupId = String(rec.cgroupId);
+    return session;
+  }
+
+  /** The runtime's root, through which its paths resolve; the host's once it is gone. */
+  private rootOf(rec: ExecRecord): string {
+    const proc = procDir(this.view, rec);
+    return proc !== null && readlinkOrNull(`${proc}/root`) !== null ? `${proc}/root` : this.view.hostRoot;
   }
 
   private markCreated(session: Session, initPid: number, mntns: number | null, cgroupId: string | null, ts: bigint): void {
+    this.checkSpecUnchanged(session, ts);
     session.created = true;
     session.initPid = initPid;
     session.mntns = mntns;
@@ -370,8 +703,9 @@ export class ContainerWatcher extends EventEmitter {
   }
 
   private onInitExec(rec: InitExecRecord): void {
-    const session = this.byInitPid.get(rec.pid) ?? this.byRuntimePid.get(rec.sessionPid);
+    const session = this.byInitPid.get(rec.pid) ?? this.byRuntimePid.get(rec.sessionPid) ?? this.misreportedInit(rec);
     if (session === undefined) return;
+    if (rec.vpid) session.initVpid = rec.vpid;
     if (!session.created) this.markCreated(session, rec.pid, rec.mntns, String(rec.cgroupId), rec.ts);
     this.byInitPid.set(rec.pid, session);
     session.started = true;
@@ -390,11 +724,15 @@ export class ContainerWatcher extends EventEmitter {
       runtime: s.runtime,
       bundle: s.bundle,
       pid: s.initPid,
+      watcherPid: s.initPid === null ? null : this.view.inInitPidns ? s.initPid : (s.initVpid ?? null),
       mntns: s.mntns,
       cgroupId: s.cgroupId,
       pod: s.meta.pod,
       container: s.meta.container,
       sandboxId: s.meta.sandboxId,
+      containerdNamespace: s.meta.containerdNamespace,
+      podLabels: s.meta.podLabels,
+      restartCount: s.meta.restartCount,
     };
   }
 

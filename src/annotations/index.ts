@@ -1,11 +1,18 @@
 import { hasContainerdCriKeys, parseTaskBundle, resolveContainerd } from './containerd.js';
 import { declaresCrio, hasCrioKeys, resolveCrio } from './crio.js';
-import { isDockerBundle, resolveDocker } from './docker.js';
+import { isDockerBundle, resolveDocker, type DockerContainer } from './docker.js';
 import { isPodman, resolvePodman } from './podman.js';
 
 export { CONTAINERD_CRI_KEYS } from './containerd.js';
 export { CRIO_KEYS, CRIO_MANAGER, KUBELET_KEYS } from './crio.js';
-export { DOCKER_CONTAINERD_NAMESPACE } from './docker.js';
+export {
+  CRI_DOCKERD_LABELS,
+  DOCKER_CONTAINERD_NAMESPACE,
+  DOCKER_STATE,
+  dockerConfigPath,
+  parseDockerConfig,
+  type DockerContainer,
+} from './docker.js';
 export { PODMAN_KEYS, PODMAN_MANAGER } from './podman.js';
 
 export type Manager = 'containerd' | 'cri-o' | 'podman' | 'docker' | 'unknown';
@@ -40,6 +47,8 @@ export interface ResolveHints {
   id?: string | null;
   /** conmon's `-n/--name`: podman's container name. */
   conmonName?: string | null;
+  /** docker's record of the container (config.v2.json), when it could be read. */
+  docker?: DockerContainer | null;
 }
 
 /** The non-empty string annotations: an empty value tells nothing (CRI-O's ImageName may be ""). */

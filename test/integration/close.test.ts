@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher, type ContainerEvent, type GateVerdict } from '../../src/index.js';
 import { Lab, Recorder, criAnnotations, privileged } from './harness.js';
 import {
+  PROGRAM_NAMES,
   kernelState,
   ownBpfIds,
   sleep,
@@ -32,11 +33,11 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
   function expectOpen(open: KernelState, before: KernelState): void {
     expect(open.fanotifyGroups).toBe(before.fanotifyGroups + 1);
     expect(open.fanotifyMarks - before.fanotifyMarks).toBeGreaterThanOrEqual(1);
-    expect(open.bpfLinks - before.bpfLinks).toBeGreaterThanOrEqual(5);
-    expect(open.bpfProgs - before.bpfProgs).toBe(5);
+    expect(open.bpfLinks - before.bpfLinks).toBeGreaterThanOrEqual(PROGRAM_NAMES.length);
+    expect(open.bpfProgs - before.bpfProgs).toBe(PROGRAM_NAMES.length);
     expect(open.bpfMaps).toBeGreaterThan(before.bpfMaps);
-    expect(open.systemProgs - before.systemProgs).toBe(5);
-    expect(open.systemLinks - before.systemLinks).toBeGreaterThanOrEqual(5);
+    expect(open.systemProgs - before.systemProgs).toBe(PROGRAM_NAMES.length);
+    expect(open.systemLinks - before.systemLinks).toBeGreaterThanOrEqual(PROGRAM_NAMES.length);
     expect(open.tracefs).toEqual(before.tracefs);
   }
 
@@ -64,7 +65,7 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
       expect(w.mode).toBe('full');
       expectOpen(open, before);
       const loaded = ownBpfIds();
-      expect(loaded.progs).toHaveLength(5);
+      expect(loaded.progs).toHaveLength(PROGRAM_NAMES.length);
       t = performance.now();
       w.close();
       closeMs += performance.now() - t;
@@ -107,7 +108,8 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
       const create = timedRunc(lab, ['create', '--bundle', bundle, id]);
       await rec.until((ev) => ev.some((e) => e.type === 'precreate'), 5000);
       await sleep(50);
-      expect(rec.watcher.stats().heldNow).toBe(1);
+      // ours, and maybe another runtime exec'd on this machine at this moment
+      expect(rec.watcher.stats().heldNow).toBeGreaterThanOrEqual(1);
       expect(gateCalls).toBe(1);
       rec.close();
       const res = await create;

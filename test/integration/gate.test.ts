@@ -89,7 +89,7 @@ describe.skipIf(!privileged())('gate', () => {
       expect(create.code).not.toBe(0);
       expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS);
       await sleep(300);
-      expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate']);
+      expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'denied']);
       expect(rec!.of(id, 'precreate')[0]!.held).toBe(true);
       expect(await runcStatus(lab, id)).toBeNull();
     });
@@ -101,7 +101,7 @@ describe.skipIf(!privileged())('gate', () => {
       const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
       expect(create.code).not.toBe(0);
       await sleep(200);
-      expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate']);
+      expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'denied']);
       expect(await runcStatus(lab, id)).toBeNull();
     });
 
@@ -175,10 +175,10 @@ describe.skipIf(!privileged())('gate', () => {
         `re-exec after a deny: exit ${res.code}; held ${after.held - before.held}, answered by JS ${after.answeredByJs - before.answeredByJs}; ` +
           `gate called for ${JSON.stringify(gateCalls.filter((c) => c.startsWith('deny-reexec')))}; ${second}: ${secondStatus ?? 'not created'}`,
       );
-      expect(rec!.of(first).map((e) => e.type)).toEqual(['precreate']);
+      expect(rec!.of(first).map((e) => e.type)).toEqual(['precreate', 'denied']);
       expect(await runcStatus(lab, first)).toBeNull();
       expect(gateCalls).toContain(second);
-      expect(rec!.of(second).map((e) => e.type)).toEqual(['precreate']);
+      expect(rec!.of(second).map((e) => e.type)).toEqual(['precreate', 'denied']);
       expect(secondStatus).toBeNull();
       expect(res.code).not.toBe(0);
     });

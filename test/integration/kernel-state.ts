@@ -6,7 +6,15 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { RUNC, timedShell, type Lab } from './harness.js';
 
 /** The BPF programs bpf/ocinotify.bpf.c defines. */
-export const PROGRAM_NAMES = ['enter_execve', 'enter_execveat', 'sched_exec', 'sched_fork', 'sched_exit'] as const;
+export const PROGRAM_NAMES = [
+  'enter_execve',
+  'enter_execveat',
+  'exit_execve',
+  'exit_execveat',
+  'sched_exec',
+  'sched_fork',
+  'sched_exit',
+] as const;
 
 export interface KernelState {
   /** open fds of this process */

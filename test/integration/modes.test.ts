@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher, type ContainerEvent } from '../../src/index.js';
 import { Lab, RUNC, Recorder, criAnnotations, lifecycle, privileged } from './harness.js';
-import { kernelState } from './kernel-state.js';
+import { PROGRAM_NAMES, kernelState } from './kernel-state.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -83,7 +83,7 @@ describe.skipIf(!privileged())('modes', () => {
       expect(rec.watcher.modeReason).toMatch(/fanotify/);
       const open = kernelState();
       expect(open.fanotifyGroups).toBe(before.fanotifyGroups);
-      expect(open.bpfProgs - before.bpfProgs).toBe(5);
+      expect(open.bpfProgs - before.bpfProgs).toBe(PROGRAM_NAMES.length);
       await lifecycle(lab, rec, id, bundle);
       expect(rec.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
       const [pre, create, start, exit] = rec.of(id);

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DiagnosticEvent } from '../../src/index.js';
 import { Lab, RUNC, Recorder, criAnnotations, execRuntime, privileged } from './harness.js';
 
 const NOBODY = 65534;
@@ -35,6 +36,8 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
   let userLab: Lab;
   let userState: string;
   let rec: Recorder;
+  /** Diagnostics are for root's execs only: anyone else could flood them. */
+  const diagnostics: DiagnosticEvent[] = [];
   const suffix = process.pid.toString(36);
 
   beforeAll(() => {
@@ -46,6 +49,7 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
     execFileSync('chmod', ['-R', 'a+rX', userLab.dir]);
     chmodSync(userLab.dir, 0o755);
     rec = new Recorder();
+    rec.watcher.on('diagnostic', (d: DiagnosticEvent) => diagnostics.push(d));
   });
 
   afterAll(async () => {
@@ -111,6 +115,7 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
     // The gate saw the unprivileged execs and let them pass without a hold.
     expect(rec.watcher.stats().answeredNative - passedBefore).toBeGreaterThan(0);
     expect(rec.of(id), `create: ${created}; start: ${started}`).toEqual([]);
+    expect(diagnostics.filter((d) => d.runtime.argv.includes(id))).toEqual([]);
     expect(rec.events.filter((e) => e.pod?.uid === `uid-${id}` || e.bundle === bundle)).toEqual([]);
 
     const live = `${id}-root`;
@@ -136,6 +141,14 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
     const link = join(userLab.dir, 'oci-rt');
     symlinkSync(RUNC, link);
     await expectSilent(`nr-link-${suffix}`, SETPRIV, link, NOBODY);
+  });
+
+  it('uid 65534 running runc create with an invalid id makes no diagnostic', async () => {
+    const marker = `nr-badid-${suffix}`;
+    const out = await attempt([...SETPRIV, RUNC, '--root', userState, 'create', '--bundle', `/nonexistent/${marker}`, 'a/b']);
+    expect(out).not.toBe('ok');
+    await delay(200);
+    expect(diagnostics.filter((d) => d.runtime.argv.some((a) => a.includes(marker)))).toEqual([]);
   });
 
   it('uid 0 of a new user namespace (65534 outside) running runc makes no event', async () => {

@@ -1,0 +1,142 @@
+// How fast the library hands each event to JavaScript, what the gate costs a runtime, and
+// what a storm of parallel creators does to both. The watcher is bench/probe.ts, in its own
+// process; the runtimes run from the creators (bench/native/creator.c).
+import { join } from 'node:path';
+import { accuracy, STEPS, type Accuracy, type Step } from './check.js';
+import type { BenchLab, CreatorsResult, Planned } from './lab.js';
+import { Probe } from './processes.js';
+import type { Seen } from './probe.js';
+import { median, summarize, usBetween, type Summary } from './stats.js';
+
+const SETTLE_MS = 300;
+/** after start the watcher scans the state directories once: not what a steady node sees */
+const WARM_MS = 1000;
+const TRUE = (): string[] => ['/bin/true'];
+
+export interface Detection {
+  containers: number;
+  /** kernel event -> the JS handler, per step, in us */
+  latencyUs: Record<Step, Summary>;
+  accuracy: Accuracy;
+  failures: string[];
+  /** precreates that arrived with the runtime held (a gate could have denied it) */
+  held: number;
+  /** native stats of the watcher: how many holds ran into the deadline */
+  gateExpired: number;
+  /** events about other people's containers the watcher handled meanwhile (tests running alongside) */
+  foreignEvents: number;
+}
+
+export interface LatencyAndGate extends Detection {
+  /** `runc create` wall time in ms without a watcher and with one whose gate allows at once */
+  createMs: { off: Summary; gate: Summary };
+  /** median: the median over rounds of each round's difference of medians; p99: of all samples */
+  gateAddedMs: { median: number; p99: number };
+}
+
+export interface Storm extends Detection {
+  creators: number;
+  seconds: number;
+  containersPerS: number;
+  eventsPerS: number;
+  watcherCpuSeconds: number;
+  /** precreate and create in JS before the entrypoint's exec (the start event's kernel time) */
+  ordering: { containers: number; precreateFirst: number; createFirst: number; both: number; sharePct: number };
+}
+
+/**
+ * Sequential containers in rounds, each a block without a watcher then a block with the probe
+ * and an allow-at-once gate: detection latency on a quiet node, and what the hold adds to
+ * `runc create`, compared within each round so that drift in the machine's load cancels out.
+ */
+export async function latencyAndGate(lab: BenchLab, gated: number, off: number, rounds: number): Promise<LatencyAndGate> {
+  const offMs: number[] = [];
+  const gateMs: number[] = [];
+  const addedPerRound: number[] = [];
+  const seen: Seen[] = [];
+  const all: CreatorsResult = { ran: [], failures: [], begin: 0n, end: 0n };
+  let expired = 0;
+  let foreign = 0;
+  const createMs = (r: CreatorsResult): number[] => r.ran.map((c) => Number(c.created - c.t0) / 1e6);
+  for (let r = 0; r < rounds; r++) {
+    const idle = await lab.create('lifecycle', lab.plan(`off${r}`, Math.ceil(off / rounds), TRUE), 1);
+    const probe = await Probe.start(lab.pkg, join(lab.dir, `probe-lat${r}.ndjson`), 'allow');
+    await sleep(WARM_MS);
+    const result = await lab.create('lifecycle', lab.plan(`lat${r}`, Math.ceil(gated / rounds), TRUE), 1);
+    await sleep(SETTLE_MS);
+    const rows = await probe.collect();
+    const mine = rows.filter((e) => e.id.startsWith(`lat${r}-`));
+    seen.push(...mine);
+    foreign += rows.filter((e) => e.type !== 'diagnostic').length - mine.length;
+    expired += probe.stats.expired ?? 0;
+    offMs.push(...createMs(idle));
+    gateMs.push(...createMs(result));
+    addedPerRound.push(median(createMs(result))! - median(createMs(idle))!);
+    all.ran.push(...result.ran);
+    all.failures.push(...result.failures, ...idle.failures);
+  }
+  const summaries = { off: summarize(offMs, 'ms'), gate: summarize(gateMs, 'ms') };
+  return {
+    ...detection(all, seen, expired, foreign),
+    createMs: summaries,
+    gateAddedMs: { median: median(addedPerRound)!, p99: summaries.gate.p99! - summaries.off.p99! },
+  };
+}
+
+/** containers from `creators` parallel creators, the probe without a gate. */
+export async function storm(lab: BenchLab, containers: number, creators: number): Promise<Storm> {
+  const planned = lab.plan('storm', containers, TRUE);
+  const probe = await Probe.start(lab.pkg, join(lab.dir, 'probe-storm.ndjson'), 'none');
+  await sleep(WARM_MS);
+  const cpu0 = probe.cpuSeconds();
+  const result = await lab.create('lifecycle', planned, creators);
+  await sleep(SETTLE_MS);
+  const cpu = probe.cpuSeconds() - cpu0;
+  const rows = await probe.collect();
+  const seen = rows.filter((e) => e.id.startsWith('storm-'));
+  const seconds = Number(result.end - result.begin) / 1e9;
+  return {
+    ...detection(result, seen, probe.stats.expired ?? 0, rows.filter((e) => e.type !== 'diagnostic').length - seen.length),
+    creators,
+    seconds,
+    containersPerS: result.ran.length / seconds,
+    eventsPerS: seen.length / seconds,
+    watcherCpuSeconds: cpu,
+    ordering: ordering(planned, seen),
+  };
+}
+
+function detection(result: CreatorsResult, seen: Seen[], gateExpired: number, foreignEvents: number): Detection {
+  const failed = new Set(result.failures.map((line) => line.split(' ')[0]!));
+  const latencyUs = Object.fromEntries(
+    STEPS.map((step) => [step, summarize(seen.filter((e) => e.type === step).map((e) => usBetween(e.monotonicNs, e.seenNs)), 'us', true)]),
+  ) as Record<Step, Summary>;
+  return {
+    containers: result.ran.length,
+    latencyUs,
+    accuracy: accuracy(result.ran, seen, (id) => `pod-${id}`, true, failed),
+    failures: result.failures,
+    held: seen.filter((e) => e.type === 'precreate' && e.held === true).length,
+    gateExpired,
+    foreignEvents,
+  };
+}
+
+function ordering(planned: Planned[], seen: Seen[]): Storm['ordering'] {
+  const byKey = new Map(seen.map((e) => [`${e.type} ${e.id}`, e]));
+  const out = { containers: 0, precreateFirst: 0, createFirst: 0, both: 0, sharePct: 0 };
+  for (const { id } of planned) {
+    const [pre, create, start] = (['precreate', 'create', 'start'] as const).map((t) => byKey.get(`${t} ${id}`));
+    if (!pre || !create || !start) continue;
+    out.containers++;
+    const preFirst = BigInt(pre.seenNs) < BigInt(start.monotonicNs);
+    const createFirst = BigInt(create.seenNs) < BigInt(start.monotonicNs);
+    out.precreateFirst += Number(preFirst);
+    out.createFirst += Number(createFirst);
+    out.both += Number(preFirst && createFirst);
+  }
+  out.sharePct = out.containers ? (out.both / out.containers) * 100 : 0;
+  return out;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

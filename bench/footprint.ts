@@ -1,0 +1,63 @@
+// What the watcher costs to keep: RSS while idle and after many containers. The churn uses
+// the cheapest lifecycle, `runc run` of /bin/true in the foreground (runc deletes it).
+import { accuracy, type Accuracy } from './check.js';
+import type { BenchLab, Ran } from './lab.js';
+import type { CliWatcher } from './processes.js';
+
+const BUNDLES = 64;
+const BATCH = 1000;
+
+export interface Churn {
+  /** containers of this churn (the watcher saw others before it) */
+  containers: number;
+  /** all containers the watcher reported a precreate for, ours and anyone else's */
+  watcherContainers: number;
+  seconds: number;
+  /** stopped short of the target to stay within the time budget */
+  cutShort: boolean;
+  watcherCpuSeconds: number;
+  rssKb: number;
+  accuracy: Accuracy;
+}
+
+/** Runs containers until the watcher has seen `target` of ours in total, or the deadline. */
+export async function churn(
+  lab: BenchLab,
+  cli: CliWatcher,
+  target: number,
+  creators: number,
+  deadlineNs: bigint,
+): Promise<Churn> {
+  const bundles = Array.from({ length: BUNDLES }, (_, k) => lab.bundle(`churn-b${k}`, ['/bin/true']));
+  const begin = process.hrtime.bigint();
+  const cpu0 = cli.cpuSeconds();
+  const ran: Ran[] = [];
+  const failed = new Set<string>();
+  let cutShort = false;
+  for (let next = 0; ran.length < target; ) {
+    const last = process.hrtime.bigint() - begin;
+    const perBatch = ran.length > 0 ? last / BigInt(Math.ceil(ran.length / BATCH)) : 0n;
+    if (process.hrtime.bigint() + perBatch > deadlineNs) {
+      cutShort = true;
+      break;
+    }
+    const size = Math.min(BATCH, target - ran.length);
+    const planned = Array.from({ length: size }, (_, i) => ({ id: `churn-${next + i}`, bundle: bundles[(next + i) % BUNDLES]! }));
+    next += size;
+    const result = await lab.create('run', planned, creators);
+    ran.push(...result.ran);
+    for (const line of result.failures) failed.add(line.split(' ')[0]!);
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const events = cli.events.filter((e) => e.id.startsWith('churn-'));
+  const podOf = (id: string): string => `pod-churn-b${Number(id.slice('churn-'.length)) % BUNDLES}`;
+  return {
+    containers: ran.length,
+    watcherContainers: new Set(cli.events.filter((e) => e.type === 'precreate').map((e) => e.id)).size,
+    seconds: Number(process.hrtime.bigint() - begin) / 1e9,
+    cutShort,
+    watcherCpuSeconds: cli.cpuSeconds() - cpu0,
+    rssKb: cli.rssKb(),
+    accuracy: accuracy(ran, events, podOf, false, failed),
+  };
+}

@@ -1,0 +1,203 @@
+// The benchmark's outputs: the results file's shape, the markdown table, the chart, and
+// docs/benchmarks.md kept on the latest run.
+//
+//   node --import ./bench/ts/register.mjs bench/report.ts bench/results/<date>.json
+//
+// rewrites the table and the chart of docs/benchmarks.md from that results file.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { latencyChart } from './chart.js';
+import type { Step } from './check.js';
+import type { LatencyAndGate, Storm } from './detection.js';
+import type { ExecCost } from './exec-cost.js';
+import type { Churn } from './footprint.js';
+import type { CriSideBySide, SideBySide } from './side-by-side.js';
+import type { Summary } from './stats.js';
+
+export interface Machine {
+  kernel: string;
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  runc: string;
+  node: string;
+  bpftrace: string;
+  containerd: string;
+}
+
+export interface Results {
+  date: string;
+  seconds: number;
+  machine: Machine;
+  /** /proc/loadavg (1 min) when each phase began and ended: other work on the machine shows here */
+  load: { phase: string; begin: number; end: number }[];
+  execCost?: ExecCost;
+  latency?: LatencyAndGate;
+  storm?: Storm;
+  footprint?: {
+    readyMs: Summary;
+    idleRssKb: number;
+    churn?: Churn;
+    growthPct?: number;
+    /** containers of other people's tests the watcher also reported meanwhile */
+    foreignContainers?: number;
+  };
+  sideBySide?: SideBySide;
+  cri?: CriSideBySide | { error: string };
+  errors: string[];
+}
+
+const us = (v: number | null | undefined): string =>
+  v === null || v === undefined ? '-' : v < 1000 ? `${Math.round(v)} µs` : `${(v / 1000).toFixed(v < 10_000 ? 2 : 1)} ms`;
+const ms = (v: number | null | undefined, digits = 1): string => (v === null || v === undefined ? '-' : `${v.toFixed(digits)} ms`);
+const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
+const pct = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)} %`;
+const n = (v: number): string => v.toLocaleString('en-US');
+const met = (ok: boolean | null): string => (ok === null ? '' : ok ? 'yes' : '**no**');
+const spread = (s: Summary): string => `p50 ${us(s.p50)} · p95 ${us(s.p95)} · p99 ${us(s.p99)} · max ${us(s.max)}`;
+
+export function renderTable(r: Results): string {
+  const rows: [string, string, string, string][] = [];
+  const { latency, storm, execCost, footprint, sideBySide, cri } = r;
+  if (latency) {
+    const l = latency.latencyUs;
+    const step = (s: Step): Summary => l[s];
+    rows.push(
+      [
+        `precreate: runtime's create exec → JS handler, metadata resolved (${n(step('precreate').count)} containers, sequential)`,
+        'p50 ≤ 150 µs, p99 ≤ 1 ms',
+        spread(step('precreate')),
+        met(step('precreate').p50! <= 150 && step('precreate').p99! <= 1000),
+      ],
+      ['create: runtime exit → JS handler, init pid known', '', spread(step('create')), ''],
+      ['exit: container init exit → JS handler', '', spread(step('exit')), ''],
+      [
+        '`runc create` wall time added by the gate (trivial allow gate)',
+        '≤ 1 ms median',
+        `+${ms(latency.gateAddedMs.median, 2)} median, +${ms(latency.gateAddedMs.p99, 2)} p99 (${ms(latency.createMs.off.p50)} → ${ms(latency.createMs.gate.p50)})`,
+        met(latency.gateAddedMs.median <= 1),
+      ],
+    );
+  }
+  if (storm) {
+    const o = storm.ordering;
+    const a = storm.accuracy;
+    rows.push(
+      [
+        `before-start ordering, gate off, ${storm.creators} parallel creators: precreate and create in JS before the entrypoint's exec`,
+        '100 %',
+        `${o.sharePct.toFixed(2)} % (${n(o.both)} / ${n(o.containers)})`,
+        met(o.both === o.containers && o.containers === storm.containers),
+      ],
+      [
+        `storm, ${n(storm.containers)} containers from ${storm.creators} creators: missed / duplicated / misattributed`,
+        '0 / 0 / 0',
+        `${a.missed} / ${a.duplicated} / ${a.misattributed}${a.spurious ? `; ${a.spurious} containers reported \`failed\` that ran` : ''}`,
+        met(a.missed + a.duplicated + a.misattributed + a.spurious === 0 && storm.failures.length === 0),
+      ],
+      [
+        'storm: sustained rate; watcher CPU',
+        '',
+        `${n(Math.round(storm.eventsPerS))} events/s (${storm.containersPerS.toFixed(0)} containers/s); ${storm.watcherCpuSeconds.toFixed(2)} CPU s (${((storm.watcherCpuSeconds / storm.containers) * 1000).toFixed(2)} ms per container)`,
+        '',
+      ],
+      ['storm: precreate → JS handler under load', '', spread(storm.latencyUs.precreate), ''],
+    );
+  }
+  if (execCost) {
+    const e = execCost;
+    rows.push([
+      `fork + exec + wait of /bin/true, ${n(e.execsPerCondition)} per condition: cost with the watcher on (median of ${e.rounds.length / 3} interleaved rounds)`,
+      '≤ 3 %',
+      `CPU ${pct(e.overheadPct.ours)} (${e.cpuUsPerExec.off.toFixed(0)} → ${e.cpuUsPerExec.ours.toFixed(0)} µs per exec), wall ${pct(e.wallOverheadPct.ours)}; bpftrace one-liner: CPU ${pct(e.overheadPct.bpftrace)}, wall ${pct(e.wallOverheadPct.bpftrace)}`,
+      met(e.overheadPct.ours <= 3),
+    ]);
+  }
+  if (footprint) {
+    rows.push(['RSS of `ocinotify watch --json`, idle', '≤ 60 MB', mb(footprint.idleRssKb), met(footprint.idleRssKb <= 60 * 1024)]);
+    if (footprint.churn && footprint.growthPct !== undefined) {
+      const c = footprint.churn;
+      rows.push([
+        `RSS after ${n(c.watcherContainers)} containers${c.cutShort ? ' (cut short by the time budget)' : ''}`,
+        'growth ≤ 5 %',
+        `${mb(c.rssKb)} (${pct(footprint.growthPct)}); churn of ${n(c.containers)}: ${c.accuracy.missed} missed, ${c.accuracy.duplicated} duplicated, ${c.accuracy.misattributed} misattributed; ${((c.watcherCpuSeconds / c.containers) * 1000).toFixed(2)} CPU ms per container`,
+        met(footprint.growthPct <= 5 && !c.cutShort),
+      ]);
+    }
+    rows.push([
+      '`ocinotify watch` start → `ready`',
+      '≤ 250 ms',
+      `median ${ms(footprint.readyMs.p50, 0)}, max ${ms(footprint.readyMs.max, 0)} (${footprint.readyMs.count} starts)`,
+      met(footprint.readyMs.p50! <= 250),
+    ]);
+  }
+  if (cri) {
+    rows.push(
+      'error' in cri
+        ? ['(a) containerd event stream, CRI containers', '', `not measured: ${cri.error}`, '']
+        : [
+            `(a) containerd ${cri.containerdVersion} event stream (\`ctr events\`, /tasks/create) vs ours, ${cri.containers} CRI sandboxes + containers`,
+            '',
+            `ours earlier by ${ms(cri.precreateEarlierMs.p50)} median (min ${ms(cri.precreateEarlierMs.min)}) with precreate, ${ms(cri.createEarlierMs.p50)} with create; missed: ours ${cri.missedByUs}, containerd ${cri.missedByContainerd}`,
+            '',
+          ],
+    );
+  }
+  if (sideBySide) {
+    const s = sideBySide;
+    rows.push(
+      [
+        `(b) bpftrace one-liner on sys_enter_execve → its reader, ${s.containers} containers`,
+        '',
+        `${spread(s.bpftrace.readerLatencyUs)}; missed ${s.bpftrace.missed}; attach took ${ms(s.bpftrace.readyMs, 0)}; no pod, no gate, no lifecycle`,
+        '',
+      ],
+      ['ours, same containers: `ocinotify watch --json` precreate → same reader', '', spread(s.ours.readerLatencyUs), ''],
+      [
+        `(c) polling the state directory every ${s.poller.intervalMs} ms`,
+        '',
+        `p50 ${ms(s.poller.latencyMs.p50)} · p99 ${ms(s.poller.latencyMs.p99)} after the create exec; never saw ${s.poller.shortLivedMissed} of ${s.shortLived} short-lived containers (exit < 50 ms), ${s.poller.missed} of ${s.containers} in all`,
+        '',
+      ],
+    );
+  }
+  const lines = ['| measure | target | measured | met |', '|---|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`)];
+  const m = r.machine;
+  const load = r.load.map((l) => `${l.phase} ${l.begin.toFixed(2)}→${l.end.toFixed(2)}`).join(', ');
+  lines.push(
+    '',
+    `${r.date}, ${Math.round(r.seconds)} s; ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; Linux ${m.kernel}; ${m.runc}; node ${m.node}; ${m.bpftrace}; ${m.containerd}.`,
+    `Load average (1 min) per phase, begin→end: ${load}.`,
+  );
+  if (r.errors.length) lines.push('', `Errors: ${r.errors.join('; ')}`);
+  return lines.join('\n');
+}
+
+export function renderChart(r: Results): string {
+  const series = [
+    r.latency && { label: 'precreate → JS handler (sequential)', summary: r.latency.latencyUs.precreate },
+    r.latency && { label: 'create → JS handler', summary: r.latency.latencyUs.create },
+    r.latency && { label: 'exit → JS handler', summary: r.latency.latencyUs.exit },
+    r.storm && { label: `precreate → JS handler, storm of ${r.storm.creators} creators`, summary: r.storm.latencyUs.precreate },
+    r.sideBySide && { label: 'ocinotify watch --json → reader', summary: r.sideBySide.ours.readerLatencyUs },
+    r.sideBySide && { label: 'bpftrace one-liner → reader', summary: r.sideBySide.bpftrace.readerLatencyUs },
+  ].filter((s) => !!s);
+  return latencyChart('ocinotify: kernel event → consumer', series, `${r.date} · ${r.machine.cpu}, ${r.machine.cores} cores · Linux ${r.machine.kernel}`);
+}
+
+const TABLE = /<!-- bench:table -->[\s\S]*<!-- \/bench:table -->/;
+const DOCS = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+const CHART = fileURLToPath(new URL('../docs/benchmarks-latency.svg', import.meta.url));
+
+/** Puts this run's table and chart into docs/benchmarks.md. */
+export function updateDocs(r: Results, resultsFile: string): void {
+  const table = `<!-- bench:table -->\nFrom \`${resultsFile}\`:\n\n${renderTable(r)}\n<!-- /bench:table -->`;
+  writeFileSync(DOCS, readFileSync(DOCS, 'utf8').replace(TABLE, table));
+  writeFileSync(CHART, renderChart(r));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const file = process.argv[2];
+  if (!file) throw new Error('usage: report.ts bench/results/<date>.json');
+  updateDocs(JSON.parse(readFileSync(file, 'utf8')) as Results, file);
+}

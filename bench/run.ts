@@ -1,0 +1,144 @@
+// `make bench`: every benchmark of issue 5 in one run, under the time budget, on real runc
+// and the real kernel path. Prints one markdown table; writes bench/results/<UTC date>.json
+// (summaries of the samples and the machine) and the latency chart next to it.
+//
+// BENCH_QUICK=1 runs a tenth of everything (to try changes to the benchmarks themselves).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { latencyAndGate, storm } from './detection.js';
+import { execCost } from './exec-cost.js';
+import { churn } from './footprint.js';
+import { BenchLab, RUNC } from './lab.js';
+import { CliWatcher } from './processes.js';
+import { renderChart, renderTable, type Machine, type Results } from './report.js';
+import { criSideBySide, sideBySide } from './side-by-side.js';
+import { summarize } from './stats.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const scale = (count: number): number => (QUICK ? Math.max(1, Math.round(count / 10)) : count);
+/** `make bench` must finish in 10 minutes; deps and build take part of it. */
+const BUDGET_S = Number(process.env.BENCH_BUDGET_S ?? 480);
+/** what the phases after the churn and the cleanup need */
+const RESERVE_S = 20;
+
+const COUNTS = {
+  execs: scale(20_000),
+  execRounds: 6,
+  gated: scale(1000),
+  ungated: scale(200),
+  latencyRounds: 8,
+  storm: scale(2000),
+  creators: 16,
+  sideBySide: scale(300),
+  criPods: QUICK ? 2 : 8,
+  criPerPod: 2,
+  footprint: scale(10_000),
+};
+
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const began = process.hrtime.bigint();
+
+function log(message: string): void {
+  const s = Number(process.hrtime.bigint() - began) / 1e9;
+  process.stderr.write(`[bench ${s.toFixed(0).padStart(3)} s] ${message}\n`);
+}
+
+function loadAvg(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+function firstLine(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
+  } catch {
+    return `${cmd}: not installed`;
+  }
+}
+
+function machine(): Machine {
+  return {
+    kernel: release(),
+    cpu: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    runc: firstLine(RUNC, ['--version']),
+    node: process.version,
+    bpftrace: firstLine('bpftrace', ['--version']),
+    containerd: firstLine('containerd', ['--version']),
+  };
+}
+
+async function phase<T>(results: Results, name: string, run: () => Promise<T>): Promise<T | undefined> {
+  const begin = loadAvg();
+  log(`${name} (load ${begin})`);
+  try {
+    return await run();
+  } catch (err) {
+    results.errors.push(`${name}: ${(err as Error).message}`);
+    log(`${name} failed: ${(err as Error).stack}`);
+    return undefined;
+  } finally {
+    results.load.push({ phase: name, begin, end: loadAvg() });
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.geteuid?.() !== 0) throw new Error('the benchmarks need root (eBPF, fanotify, runc)');
+  const deadline = began + BigInt(BUDGET_S - RESERVE_S) * 1_000_000_000n;
+  const date = new Date().toISOString().slice(0, 10);
+  const results: Results = { date, seconds: 0, machine: machine(), load: [], errors: [] };
+  const lab = new BenchLab();
+  const stop = (): void => {
+    lab.cleanup();
+    process.exit(130);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    results.execCost = await phase(results, 'exec loop', () => execCost(lab, COUNTS.execs, COUNTS.execRounds));
+    results.latency = await phase(results, 'latency and gate', () =>
+      latencyAndGate(lab, COUNTS.gated, COUNTS.ungated, COUNTS.latencyRounds),
+    );
+    results.storm = await phase(results, 'storm', () => storm(lab, COUNTS.storm, COUNTS.creators));
+    const readyMs = results.execCost?.watcherReadyMs ?? [];
+    const { watcher, readyMs: ms } = await CliWatcher.start(lab.pkg);
+    try {
+      readyMs.push(ms);
+      await new Promise((r) => setTimeout(r, 1000));
+      const idleRssKb = watcher.rssKb();
+      results.footprint = { readyMs: summarize(readyMs, 'ms'), idleRssKb };
+      results.sideBySide = await phase(results, 'side by side', () => sideBySide(lab, watcher, COUNTS.sideBySide, 2));
+      results.cri =
+        (await phase(results, 'containerd CRI', () => criSideBySide(watcher, COUNTS.criPods, COUNTS.criPerPod))) ??
+        { error: results.errors.at(-1) ?? 'failed' };
+      const before = new Set(watcher.events.filter((e) => e.type === 'precreate' && e.id.startsWith('sbs-')).map((e) => e.id)).size;
+      const c = await phase(results, 'footprint', () => churn(lab, watcher, COUNTS.footprint - before, 4, deadline));
+      if (c) {
+        results.footprint.churn = c;
+        results.footprint.growthPct = (c.rssKb / idleRssKb - 1) * 100;
+        const cri = results.cri && 'containers' in results.cri ? results.cri.containers : 0;
+        results.footprint.foreignContainers = c.watcherContainers - c.containers - before - cri;
+      }
+    } finally {
+      await watcher.stop();
+    }
+  } finally {
+    lab.cleanup();
+  }
+  results.seconds = Number(process.hrtime.bigint() - began) / 1e9;
+  mkdirSync(RESULTS, { recursive: true });
+  const file = join(RESULTS, `${date}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(RESULTS, `${date}.svg`), renderChart(results));
+  process.stdout.write(`${renderTable(results)}\n`);
+  log(`wrote ${file}`);
+  if (results.errors.length) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack}\n`);
+  process.exitCode = 1;
+});

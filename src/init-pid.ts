@@ -1,0 +1,149 @@
+// Which process is a container's init once `create` returns: what the runtime's pid file or
+// state directory names, believed only when the kernel agrees it can be. A pid file lives
+// wherever the caller said; whoever can write there can make it name any process.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { hostProcDir, inodeOrNull, type HostView } from './host.js';
+import { loadAddon } from './native.js';
+
+const MAX_PID_FILE_BYTES = 64;
+const PID_TEXT = /^[1-9][0-9]{0,9}$/;
+const MAX_PID = 0x3fffffff; // PID_MAX_LIMIT
+
+const PID_FILE_ERRNOS: ReadonlyMap<string, string> = new Map([
+  ['ENOENT', 'missing'],
+  ['ENOTDIR', 'missing'],
+  ['ELOOP', 'symlink'],
+  ['EXDEV', 'symlink'],
+  ['EFBIG', 'too-large'],
+  ['ENOTREG', 'not-a-regular-file'],
+  ['EISDIR', 'not-a-regular-file'],
+]);
+
+export interface InitPidQuery {
+  /** absolute, as the runtime saw it */
+  pidFile: string | null;
+  /** the runtime's state root (`--root` or its default) */
+  stateDir: string | null;
+  id: string;
+  /** mount namespace of the runtime: a container's init never shares it */
+  runtimeMntns: number | null;
+  /** whether pid is already another container's init */
+  isKnownInit: (pid: number) => boolean;
+}
+
+export interface InitPidProblem {
+  code: 'ERR_PID_FILE' | 'ERR_INIT_PID_REJECTED';
+  message: string;
+  details: Record<string, string | number | null>;
+}
+
+export interface InitPid {
+  pid: number | null;
+  /** what was wrong on the way, in order; a pid may still have been found */
+  problems: InitPidProblem[];
+}
+
+export function findInitPid(view: HostView, q: InitPidQuery): InitPid {
+  const problems: InitPidProblem[] = [];
+  const accept = (pid: number, source: string): number | null => {
+    const reason = rejection(view, pid, q);
+    if (reason === null) return pid;
+    problems.push({
+      code: 'ERR_INIT_PID_REJECTED',
+      message: `${source} names pid ${pid}, which cannot be the init of ${q.id}: ${reason}`,
+      details: { pid, source, reason },
+    });
+    return null;
+  };
+  let pid: number | null = null;
+  if (q.pidFile !== null) {
+    const read = readPidFile(view.hostRoot, q.pidFile);
+    if (typeof read === 'number') pid = accept(read, 'pid file');
+    else
+      problems.push({
+        code: 'ERR_PID_FILE',
+        message: `pid file ${q.pidFile} of ${q.id}: ${read}`,
+        details: { pidFile: q.pidFile, reason: read },
+      });
+  }
+  if (pid === null && q.stateDir !== null) {
+    const fromState = readStatePid(view.hostRoot, q.stateDir, q.id);
+    if (fromState !== null) pid = accept(fromState, 'runtime state');
+  }
+  return { pid, problems };
+}
+
+/** The pid, or why the file does not hold one. */
+function readPidFile(root: string, path: string): number | string {
+  let text: string;
+  try {
+    text = loadAddon().readFileInRoot(root, path, MAX_PID_FILE_BYTES).toString('latin1').trim();
+  } catch (err) {
+    const errno = String((err as { code?: unknown }).code ?? '');
+    return PID_FILE_ERRNOS.get(errno) ?? `unreadable (${errno || 'error'})`;
+  }
+  if (!PID_TEXT.test(text) || Number(text) > MAX_PID) return 'not-a-pid';
+  return Number(text);
+}
+
+/** How much of a state file is read: its pid comes first, the spec it embeds (up to 16 MiB) after. */
+const STATE_PREFIX_BYTES = 64 * 1024;
+/** runc, youki: Go/serde write the struct in order, the pid right after the validated id. */
+const STATE_JSON_PID = /^\{"id":"[\w+,.-]+","init_process_pid":([1-9][0-9]{0,9}),/;
+
+/**
+ * The init pid a runtime recorded in its state directory: runc/youki `state.json`, crun `status`.
+ * runc's state.json embeds the whole config.json: a large annotation makes it megabytes long,
+ * so only its head is read.
+ */
+export function readStatePid(root: string, stateDir: string, id: string): number | null {
+  const dir = join(root, posix.join(stateDir, id));
+  const state = readHead(join(dir, 'state.json'));
+  if (state !== null) {
+    const pid = STATE_JSON_PID.exec(state.text)?.[1] ?? (state.whole ? jsonField(state.text, 'init_process_pid') : undefined);
+    if (pid !== undefined) return Number(pid);
+  }
+  const status = readHead(join(dir, 'status'));
+  const pid = status?.whole ? jsonField(status.text, 'pid') : undefined;
+  return pid === undefined ? null : Number(pid);
+}
+
+function readHead(path: string): { text: string; whole: boolean } | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const buf = Buffer.alloc(STATE_PREFIX_BYTES + 1);
+    let got = 0;
+    for (let n = 1; n > 0 && got < buf.length; got += n) n = readSync(fd, buf, got, buf.length - got, null);
+    return { text: buf.toString('utf8', 0, Math.min(got, STATE_PREFIX_BYTES)), whole: got <= STATE_PREFIX_BYTES };
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function jsonField(text: string, key: string): string | undefined {
+  try {
+    const value = (JSON.parse(text) as Record<string, unknown>)[key];
+    return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= MAX_PID ? String(value) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function rejection(view: HostView, pid: number, q: InitPidQuery): string | null {
+  // A watcher in a pid namespace of its own without the host's /proc (hostRoot) cannot look the
+  // pid up: it takes the runtime's word, as it must.
+  if (!view.inInitPidns && view.hostRoot === '/') return null;
+  const mntns = inodeOrNull(`${hostProcDir(view, pid)}/ns/mnt`);
+  if (mntns === null) return 'no such process';
+  if (q.runtimeMntns !== null && mntns === q.runtimeMntns) return "it shares the runtime's mount namespace";
+  if (q.isKnownInit(pid)) return "it is another container's init";
+  return null;
+}

@@ -1,0 +1,101 @@
+// The watcher the way it is deployed: in a container (podman), with the host's / mounted at
+// /host, its own pid and mount namespaces, and the privileges a DaemonSet gives it; containers
+// are created on the host, outside it.
+import { mkdirSync, readFileSync, symlinkSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
+import { PodmanLab } from './managers.js';
+
+const REPO = join(import.meta.dirname, '..', '..');
+
+/** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
+export const POD_PRIVILEGES = [
+  '--cap-add', 'SYS_ADMIN,SYS_PTRACE,BPF,PERFMON,DAC_READ_SEARCH',
+  '--security-opt', 'seccomp=unconfined',
+  '--security-opt', 'apparmor=unconfined',
+];
+
+interface Line {
+  type: string;
+  mode?: string;
+  id?: string;
+  pid?: number | null;
+  watcherPid?: number | null;
+  held?: boolean;
+  pod?: { name: string; namespace: string; uid: string } | null;
+  container?: { name: string | null };
+  bundle?: string | null;
+}
+
+describe.skipIf(!privileged())('the watcher in a pod', () => {
+  let podman: PodmanLab;
+  let lab: Lab;
+  let out: string;
+  const lines = (): Line[] => {
+    try {
+      return readFileSync(join(out, 'events.ndjson'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Line);
+    } catch {
+      return [];
+    }
+  };
+
+  beforeAll(async () => {
+    podman = new PodmanLab();
+    lab = new Lab();
+    // The agent image: the host's /usr (node, libc) read-only, the package, nothing of the host's /run.
+    const rootfs = join(podman.dir, 'agent-rootfs');
+    for (const d of ['usr', 'proc', 'sys', 'dev', 'tmp', 'etc', 'host', 'ocinotify', 'out']) mkdirSync(join(rootfs, d), { recursive: true });
+    for (const l of ['bin', 'lib', 'lib64', 'sbin']) if (existsSync(`/${l}`)) symlinkSync(`usr/${l}`, join(rootfs, l));
+    out = join(podman.dir, 'out');
+    mkdirSync(out);
+    await podman.podman([
+      'run', '-d', '--name', 'ocinotify-agent', '--cgroup-parent', `/${podman.cgroupParent}`,
+      ...POD_PRIVILEGES,
+      '-v', '/usr:/usr:ro',
+      '-v', '/:/host:ro,rslave',
+      '-v', `${REPO}:/ocinotify:ro`,
+      '-v', `${out}:/out`,
+      '--rootfs', rootfs,
+      '/bin/sh', '-c', 'exec node /ocinotify/bin/ocinotify watch --json --host-root /host >/out/events.ndjson 2>/out/stderr.log',
+    ]);
+    const deadline = Date.now() + 20_000;
+    while (!lines().some((l) => l.type === 'ready')) {
+      if (Date.now() > deadline) throw new Error(`agent not ready: ${readFileSync(join(out, 'stderr.log'), 'utf8')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await podman?.podman(['stop', '--time', '5', 'ocinotify-agent']).catch(() => undefined);
+    await podman?.cleanup();
+    await lab?.cleanup();
+  });
+
+  it('runs in full mode without the host pid namespace and resolves host containers', async () => {
+    expect(lines()[0]).toMatchObject({ type: 'ready', mode: 'full' });
+    const host = new Recorder({ snapshot: false }); // the host's own view, to compare pids with
+    try {
+      const ids = Array.from({ length: 6 }, (_, i) => `in-pod-${i}`);
+      for (const id of ids) await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+      const deadline = Date.now() + 10_000;
+      const done = () => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit'));
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const id of ids) {
+        const mine = lines().filter((l) => l.id === id);
+        expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
+        const [pre, create] = mine;
+        expect(pre!.held).toBe(true);
+        expect(pre!.pod).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
+        expect(pre!.bundle).toBe(join(lab.dir, 'bundles', id));
+        expect(create!.pid).toBe(host.of(id, 'create')[0]!.pid); // as the host sees it
+        expect(create!.watcherPid).toBeNull(); // invisible from the pod's pid namespace
+      }
+    } finally {
+      host.close();
+    }
+  });
+});

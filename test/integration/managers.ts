@@ -1,0 +1,245 @@
+// Real container managers on private state: podman (conmon -> runc) and dockerd (its own
+// containerd, namespace moby). Each keeps everything under one temporary directory, runs on
+// its own socket, puts its containers under a cgroup parent of its own, and cleans all of it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execRuntime } from './harness.js';
+import { removeCgroupParent, unmountUnder } from './host-setup.js';
+
+const BUSYBOX = '/bin/busybox';
+const APPLETS = ['sh', 'sleep', 'true', 'false', 'echo', 'cat'];
+
+/** A busybox root filesystem at dir. */
+export function busyboxRootfs(dir: string): string {
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  cpSync(BUSYBOX, join(dir, 'bin', 'busybox'));
+  for (const a of APPLETS) symlinkSync('busybox', join(dir, 'bin', a));
+  for (const d of ['proc', 'dev', 'sys', 'tmp', 'etc']) mkdirSync(join(dir, d));
+  return dir;
+}
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * podman as BRIEF section 5 runs it: containers.conf with the cgroupfs manager, the file events
+ * logger, the host network namespace and explicit ulimits; storage, runroot and tmpdir private.
+ */
+export class PodmanLab {
+  readonly dir = mkdtempSync(join(tmpdir(), 'ocinotify-podman-'));
+  readonly rootfs = busyboxRootfs(join(this.dir, 'rootfs'));
+  readonly cgroupParent = `ocinotify-podman-${process.pid}`;
+  private readonly root = join(this.dir, 'storage');
+  private readonly runroot = join(this.dir, 'run');
+  private readonly tmp = join(this.dir, 'tmp');
+  private readonly log = join(this.dir, 'podman.log');
+
+  constructor(readonly runtime: string = 'runc') {
+    writeFileSync(
+      join(this.dir, 'containers.conf'),
+      [
+        '[containers]',
+        'netns = "host"',
+        'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
+        '[engine]',
+        'cgroup_manager = "cgroupfs"',
+        'events_logger = "file"',
+        `events_logfile_path = "${join(this.dir, 'events.log')}"`,
+        `runtime = "${runtime}"`,
+        `tmp_dir = "${this.tmp}"`,
+        `static_dir = "${join(this.root, 'libpod')}"`,
+        `volume_path = "${join(this.root, 'volumes')}"`,
+        '[network]',
+        `network_config_dir = "${join(this.dir, 'networks')}"`,
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(this.dir, 'storage.conf'),
+      ['[storage]', 'driver = "vfs"', `graphroot = "${this.root}"`, `runroot = "${this.runroot}"`, ''].join('\n'),
+    );
+  }
+
+  /** podman with this lab's configuration; through /bin/sh (see harness.execRuntime). */
+  podman(args: string[]): Promise<string> {
+    return execRuntime(
+      '/usr/bin/env',
+      [
+        `CONTAINERS_CONF=${join(this.dir, 'containers.conf')}`,
+        `CONTAINERS_STORAGE_CONF=${join(this.dir, 'storage.conf')}`,
+        '/usr/bin/podman',
+        '--root', this.root,
+        '--runroot', this.runroot,
+        '--tmpdir', this.tmp,
+        ...args,
+      ],
+      this.log,
+    );
+  }
+
+  /** `podman run -d` of cmd in this lab's rootfs; resolves with the container id. */
+  async run(name: string, cmd: string[]): Promise<string> {
+    const out = await this.podman(['run', '-d', '--name', name, '--cgroup-parent', `/${this.cgroupParent}`, '--rootfs', this.rootfs, ...cmd]);
+    return out.trim();
+  }
+
+  /** The bundle podman gives a container: containers/storage's per-container userdata. */
+  bundleOf(id: string): string {
+    return join(this.root, 'vfs-containers', id, 'userdata');
+  }
+
+  private cleaned = false;
+
+  /** Idempotent. */
+  async cleanup(): Promise<void> {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    await this.podman(['rm', '--all', '--force', '--time', '0']).catch(() => undefined);
+    unmountUnder(this.dir);
+    await removeCgroupParent(this.cgroupParent);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * dockerd on a private data root, exec root and socket, without bridge or iptables; it starts
+ * its own containerd (namespace moby) under the exec root. Images: `docker import` of a
+ * busybox rootfs tar.
+ */
+export class DockerLab {
+  readonly dir = mkdtempSync(join(tmpdir(), 'ocinotify-docker-'));
+  readonly dataRoot = join(this.dir, 'data');
+  readonly execRoot = join(this.dir, 'exec');
+  readonly socket = join(this.dir, 'docker.sock');
+  readonly cgroupParent = `ocinotify-docker-${process.pid}`;
+  readonly image = 'ocinotify/busybox:test';
+  private readonly log = join(this.dir, 'client.log');
+  private daemon: ChildProcess | null = null;
+  private hostDirsBefore: string[] = [];
+
+  /** Starts dockerd and waits until it answers; imports the busybox image. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    // Its trust key would go to /etc/docker otherwise.
+    writeFileSync(join(this.dir, 'daemon.json'), JSON.stringify({ 'deprecated-key-path': join(this.dir, 'key.json') }));
+    this.hostDirsBefore = HOST_DIRS.filter((d) => existsSync(d));
+    const out = openSync(join(this.dir, 'dockerd.log'), 'a');
+    this.daemon = spawn(
+      '/usr/sbin/dockerd',
+      [
+        '--config-file', join(this.dir, 'daemon.json'),
+        '--data-root', this.dataRoot,
+        '--exec-root', this.execRoot,
+        '--pidfile', join(this.dir, 'dockerd.pid'),
+        '-H', `unix://${this.socket}`,
+        '--bridge', 'none',
+        '--iptables=false',
+        '--ip6tables=false',
+        '--storage-driver', 'vfs',
+        '--cgroup-parent', `/${this.cgroupParent}`,
+        '--userland-proxy=false',
+      ],
+      { stdio: ['ignore', out, out], env: { ...process.env, DOCKER_CONFIG: join(this.dir, 'config') } },
+    );
+    closeSync(out);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.daemon.exitCode !== null) throw new Error(`dockerd exited: ${this.tail('dockerd.log')}`);
+      if (await this.docker(['version']).then(() => true, () => false)) break;
+      if (Date.now() > deadline) throw new Error(`dockerd did not come up: ${this.tail('dockerd.log')}`);
+      await delay(200);
+    }
+    const rootfs = busyboxRootfs(join(this.dir, 'rootfs'));
+    const tar = join(this.dir, 'rootfs.tar');
+    await execRuntime('/bin/tar', ['-C', rootfs, '-cf', tar, '.'], this.log);
+    await this.docker(['import', tar, this.image]);
+  }
+
+  /** The docker CLI of the package (not whatever else is first on PATH), on this daemon. */
+  docker(args: string[]): Promise<string> {
+    return execRuntime(
+      '/usr/bin/env',
+      [`DOCKER_CONFIG=${join(this.dir, 'config')}`, '/usr/bin/docker', '-H', `unix://${this.socket}`, ...args],
+      this.log,
+    );
+  }
+
+  /** `docker run -d`; resolves with the container id. */
+  async run(name: string, cmd: string[]): Promise<string> {
+    return (await this.docker(['run', '-d', '--name', name, '--network', 'none', this.image, ...cmd])).trim();
+  }
+
+  private tail(file: string): string {
+    try {
+      return readFileSync(join(this.dir, file), 'utf8').split('\n').slice(-8).join('\n');
+    } catch {
+      return '';
+    }
+  }
+
+  private cleaned = false;
+
+  /** Removes every container, stops dockerd (and with it its containerd) by pid, cleans up. Idempotent. */
+  async cleanup(): Promise<void> {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    if (this.daemon !== null && this.daemon.exitCode === null) {
+      const ids = (await this.docker(['ps', '-aq']).catch(() => '')).split('\n').filter(Boolean);
+      if (ids.length > 0) await this.docker(['rm', '-f', ...ids]).catch(() => undefined);
+      const exited = new Promise((r) => this.daemon?.once('exit', r));
+      this.daemon.kill('SIGTERM');
+      await Promise.race([exited, delay(20_000)]);
+      if (this.daemon.exitCode === null && this.daemon.signalCode === null) {
+        this.daemon.kill('SIGKILL');
+        await exited;
+      }
+    }
+    unmountUnder(this.dir);
+    await removeCgroupParent(this.cgroupParent);
+    rmSync(this.dir, { recursive: true, force: true });
+    for (const d of HOST_DIRS) if (!this.hostDirsBefore.includes(d)) removeEmptyDirs(d);
+  }
+}
+
+/** Paths dockerd and containerd's shims use whatever they are told: removed after, if they were not there before and are empty. */
+const HOST_DIRS = ['/run/docker', '/run/containerd', '/etc/docker'];
+
+function removeEmptyDirs(dir: string): void {
+  try {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) removeEmptyDirs(join(dir, entry.name));
+    rmdirSync(dir);
+  } catch {
+    // not empty (in use by someone else), or gone
+  }
+}
+
+/**
+ * `<runtime> <global...> delete <id>`, retried while the runtime still calls the container
+ * running: its init is a zombie until its parent (here pid 1, which reaps when it gets to it)
+ * reaps it, though the kernel - and the watcher's `exit` - already saw it exit.
+ */
+export async function deleteWhenStopped(binary: string, global: string[], id: string, log: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await execRuntime(binary, [...global, 'delete', id], log);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline || !/not stopped|running/.test((err as Error).message)) throw err;
+      await delay(20);
+    }
+  }
+}

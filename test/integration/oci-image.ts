@@ -1,0 +1,89 @@
+// OCI images built locally, without a registry: one busybox-static layer, one config per image.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const BUSYBOX = '/bin/busybox';
+const APPLETS = ['sh', 'sleep', 'true', 'false', 'echo', 'cat', 'ls'];
+const ROOTFS_DIRS = ['dev', 'etc', 'proc', 'sys', 'tmp'];
+/** containerd names an imported image after this annotation of its index entry. */
+const IMAGE_NAME_ANNOTATION = 'io.containerd.image.name';
+const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
+
+export interface ImageSpec {
+  /** the full reference, e.g. `ocinotify.local/busybox:1` */
+  name: string;
+  entrypoint: string[];
+  cmd?: string[];
+}
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+/** The busybox image the tests run containers from. */
+export const BUSYBOX_IMAGE: ImageSpec = { name: 'ocinotify.local/busybox:1', entrypoint: ['/bin/sh'] };
+
+/** A pause image: its entrypoint sleeps until killed (SIGKILL: it is pid 1 of its pid namespace). */
+export const PAUSE_IMAGE: ImageSpec = { name: 'ocinotify.local/pause:1', entrypoint: ['/bin/sleep', '2147483647'] };
+
+/**
+ * Writes an OCI image layout holding every image in `images` as one tar archive at `tarPath`,
+ * for `ctr images import`. All images share one uncompressed layer: a busybox-static rootfs.
+ */
+export function buildImageArchive(tarPath: string, images: readonly ImageSpec[]): void {
+  const work = mkdtempSync(`${tarPath}.build-`);
+  try {
+    const layout = join(work, 'layout');
+    const blobs = join(layout, 'blobs', 'sha256');
+    mkdirSync(blobs, { recursive: true });
+    const put = (mediaType: string, data: Buffer): Descriptor => {
+      const hex = createHash('sha256').update(data).digest('hex');
+      writeFileSync(join(blobs, hex), data);
+      return { mediaType, digest: `sha256:${hex}`, size: data.length };
+    };
+    const layer = put('application/vnd.oci.image.layer.v1.tar', rootfsLayer(join(work, 'rootfs')));
+    const platform = { architecture: ARCH[process.arch] ?? process.arch, os: 'linux' };
+    const manifests = images.map((image) => {
+      const config = put('application/vnd.oci.image.config.v1+json', json({
+        ...platform,
+        config: { Entrypoint: image.entrypoint, Cmd: image.cmd ?? null, Env: ['PATH=/bin'], WorkingDir: '/' },
+        rootfs: { type: 'layers', diff_ids: [layer.digest] },
+      }));
+      const manifest = put('application/vnd.oci.image.manifest.v1+json', json({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config,
+        layers: [layer],
+      }));
+      return { ...manifest, platform, annotations: { [IMAGE_NAME_ANNOTATION]: image.name } };
+    });
+    writeFileSync(join(layout, 'oci-layout'), json({ imageLayoutVersion: '1.0.0' }));
+    writeFileSync(join(layout, 'index.json'), json({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests,
+    }));
+    execFileSync('tar', ['-C', layout, '-cf', tarPath, 'oci-layout', 'index.json', 'blobs']);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** An uncompressed tar of a busybox-static rootfs (so its digest is its diff id). */
+function rootfsLayer(rootfs: string): Buffer {
+  mkdirSync(join(rootfs, 'bin'), { recursive: true });
+  cpSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
+  for (const applet of APPLETS) symlinkSync('busybox', join(rootfs, 'bin', applet));
+  for (const dir of ROOTFS_DIRS) mkdirSync(join(rootfs, dir));
+  const tar = `${rootfs}.tar`;
+  execFileSync('tar', ['-C', rootfs, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, 'bin', ...ROOTFS_DIRS]);
+  return readFileSync(tar);
+}
+
+function json(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}
