@@ -16,7 +16,10 @@ DEB_PACKAGES := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config m
 	bpftrace \
 	gcc libasan8 libubsan1
 
-.PHONY: deps build bpf addon ts test test-unit test-integration demo clean
+.PHONY: deps build bpf addon ts test test-unit test-integration demo docs clean
+
+# apt-get source (scripts/build-prebuilt.sh) needs dpkg-source.
+DEB_PACKAGES += dpkg-dev
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -62,6 +65,10 @@ test: deps build
 demo: deps build
 	node examples/demo.mjs
 
+# docs/api.md from the declarations src/index.ts exports (test/unit/api-docs.test.ts checks it is current).
+docs:
+	node scripts/api-docs.mjs > docs/api.md.tmp && mv docs/api.md.tmp docs/api.md
+
 # Property-based tests at depth: >= 100,000 cases per property (make test runs 3,000).
 .PHONY: fuzz
 fuzz: deps
@@ -94,3 +101,44 @@ bench: deps build
 
 clean:
 	rm -rf $(OUT) build dist
+
+# The prebuilt addon `npm pack` ships (README "Installing: the prebuilt addon"): libbpf, libelf and zlib rebuilt
+# -fPIC from Debian's source packages into build-static/ and linked in, so that the .node needs
+# only libc and libstdc++. Run on an arm64 Debian 12 machine for prebuilds/linux-arm64.
+NODE_ARCH := $(shell node -p process.arch 2>/dev/null)
+PREBUILT := prebuilds/linux-$(NODE_ARCH)/ocinotify.node
+.PHONY: prebuilt
+prebuilt: deps $(PREBUILT)
+$(PREBUILT): $(OUT)/ocinotify.skel.h binding.gyp $(wildcard addon/*.cc addon/*.h) scripts/build-prebuilt.sh
+	scripts/build-prebuilt.sh
+
+# test/integration/package.test.ts (npm pack, install without a compiler) needs the prebuilt.
+test: prebuilt
+
+# The same tests on each Node line with the same prebuilt addon (Node-API: no rebuild). Node
+# binaries are the npm registry's node-linux-<arch> packages, kept in build-static/node/.
+# Run in a copy of the tree without build/, so that the addon loaded is the prebuilt one;
+# npm_config_nodedir: node-gyp takes the headers from the package (the build-from-source test).
+NODE_VERSIONS ?= 20.20.2 22.23.3 24.21.0
+NODE_MATRIX_TESTS ?= test/unit test/integration/lifecycle.test.ts test/integration/modes.test.ts \
+	test/integration/gate.test.ts test/integration/package.test.ts
+.PHONY: test-node-matrix
+test-node-matrix: deps build prebuilt
+	@set -e; for v in $(NODE_VERSIONS); do \
+		[ -x build-static/node/$$v/node_modules/node-linux-$(NODE_ARCH)/bin/node ] || \
+			npm install --prefix build-static/node/$$v --no-save --no-audit --no-fund --silent node-linux-$(NODE_ARCH)@$$v; \
+	done
+	@set -e; dir=$$(mktemp -d /tmp/ocinotify-matrix.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
+	tar -c --exclude=./.git --exclude=./node_modules --exclude=./build --exclude=./build-static \
+		--exclude=./bench/results . | tar -x -C "$$dir"; \
+	ln -s "$(CURDIR)/node_modules" "$$dir/node_modules"; \
+	cd "$$dir"; \
+	for v in $(NODE_VERSIONS); do \
+		bin=$(CURDIR)/build-static/node/$$v/node_modules/node-linux-$(NODE_ARCH)/bin; \
+		echo "== node $$($$bin/node --version) with $(PREBUILT)"; \
+		PATH="$$bin:$$PATH" npm_config_nodedir="$$(dirname $$bin)" \
+			$$bin/node node_modules/vitest/vitest.mjs run $(NODE_MATRIX_TESTS); \
+	done
+
+# ~4 minutes; after the matrix, make test's own recipe runs the whole suite on the machine's node.
+test: test-node-matrix

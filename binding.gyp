@@ -19,7 +19,23 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["<!@(pkg-config --libs libbpf)"]
+      "variables": {
+        "static_prefix%": "<!(node -p \"process.env.OCINOTIFY_STATIC_PREFIX || ''\")"
+      },
+      "conditions": [
+        ["static_prefix==''", {
+          "libraries": ["<!@(pkg-config --libs libbpf)"]
+        }, {
+          "include_dirs": ["<(static_prefix)/include"],
+          "libraries": [
+            "<(static_prefix)/lib/libbpf.a",
+            "<(static_prefix)/lib/libelf.a",
+            "<(static_prefix)/lib/libeu.a",
+            "<(static_prefix)/lib/libz.a",
+            "-Wl,--exclude-libs,ALL"
+          ]
+        }]
+      ]
     }
   ]
 }

@@ -1,6 +1,11 @@
-// The `ocinotify` command: watch (table or NDJSON) and doctor.
+// The `ocinotify` command: watch (table or NDJSON), list and doctor.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
+import { listContainers, type ListedContainer } from './list.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
+import { MetricsAddressError, MetricsListenError, parseMetricsAddress, serveMetrics, WatcherMetrics } from './metrics.js';
 import { OciNotifyError } from './errors.js';
 import type { ContainerEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from './events.js';
 import type { TimeoutPolicy } from './gate.js';
@@ -11,10 +16,14 @@ const USAGE = `usage: ocinotify <command> [options]
 
 commands:
   watch     report every new container (table; --json for one JSON object per line)
+  list      print the containers running now, with their pod (table; --json for a JSON array)
   doctor    check kernel, BTF, fanotify, capabilities and runtimes; print the mode
 
 watch options:
   --json                 NDJSON on stdout (first line: {"type":"ready",...}); logs on stderr
+  --metrics ADDR         serve Prometheus metrics at http://ADDR/metrics; ADDR is PORT, 127.0.0.1:PORT
+                         or [::1]:PORT (loopback only)
+  --log-level LEVEL      stderr log: error | warn | info (default) | debug
   --runtime-path PATH    also watch this runtime binary (repeatable)
   --gate-timeout MS      longest a runtime is held (default 1000)
   --mode MODE            auto | full | fanotify-only | ebpf-only (default auto)
@@ -22,6 +31,18 @@ watch options:
   --include-spec         put the full OCI spec in precreate events (holds env secrets)
   --on-timeout POLICY    what a held runtime gets when the budget expires: fail-open (default) | fail-closed
   --state-root DIR       also scan this runtime state root (a runtime's --root) at start (repeatable)
+
+list options:
+  --json                 a JSON array on stdout
+  --host-root DIR        where the host's / is mounted
+  --state-root DIR       also scan this runtime state root (repeatable)
+  --runtime-path PATH    a runtime binary beyond the built-in list (repeatable)
+
+exit codes:
+  0  stopped by SIGINT/SIGTERM (watch); done (list, doctor)
+  1  cannot watch or list here: privileges, kernel features or the build are missing (run \`ocinotify doctor\`)
+  2  usage error: unknown command or option, bad value, a non-loopback --metrics address
+  3  the --metrics address cannot be listened on (in use)
 `;
 
 const MODES: readonly string[] = ['auto', 'full', 'fanotify-only', 'ebpf-only'];
@@ -47,14 +68,20 @@ function parseWatch(args: string[]) {
       'include-spec': { type: 'boolean', default: false },
       'state-root': { type: 'string', multiple: true, default: [] },
       'on-timeout': { type: 'string', default: 'fail-open' },
+      metrics: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
     },
     strict: true,
   });
+  if (!(LOG_LEVELS as readonly string[]).includes(values['log-level']))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   if (!MODES.includes(values.mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}`);
   if (values['on-timeout'] !== 'fail-open' && values['on-timeout'] !== 'fail-closed')
     throw new UsageError('--on-timeout must be fail-open or fail-closed');
   return {
     json: values.json,
+    metrics: values.metrics === undefined ? null : parseMetricsAddress(values.metrics),
+    logLevel: values['log-level'] as LogLevel,
     options: {
       mode: values.mode as 'auto' | WatchMode,
       runtimePaths: values['runtime-path'],
@@ -90,10 +117,20 @@ function tableRow(e: ContainerEvent): string {
 }
 
 async function runWatch(args: string[]): Promise<number> {
-  const { json, options } = parseWatch(args);
+  const { json, metrics: metricsAddr, logLevel, options } = parseWatch(args);
+  const log = createLogger(logLevel);
   const stop = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
   const watcher = new ContainerWatcher({ ...options, signal: stop.signal });
+  let server: Server | null = null;
+  if (metricsAddr) {
+    try {
+      server = await serveMetrics(new WatcherMetrics(watcher), metricsAddr.host, metricsAddr.port);
+    } catch (err) {
+      watcher.close();
+      throw err;
+    }
+  }
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const ready: ReadyEvent = {
     type: 'ready',
@@ -101,26 +138,77 @@ async function runWatch(args: string[]): Promise<number> {
     reason: watcher.modeReason,
     runtimes: watcher.runtimes.map((r) => r.path),
   };
-  if (json) {
-    out(JSON.stringify(ready));
-  } else {
-    process.stderr.write(`ocinotify: watching ${ready.runtimes.join(', ')} in ${ready.mode} mode${ready.reason ? ` (${ready.reason})` : ''}\n`);
-    out(row(COLUMNS));
+  log.info(`watching ${ready.runtimes.join(', ')} in ${ready.mode} mode${ready.reason ? ` (${ready.reason})` : ''}`);
+  if (server) {
+    const a = server.address() as AddressInfo;
+    log.info(`metrics at http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`);
   }
+  if (json) out(JSON.stringify(ready));
+  else out(row(COLUMNS));
   watcher.on('lost', (e: LostEvent) => {
     if (json) out(JSON.stringify(e));
-    else process.stderr.write(`ocinotify: lost ${e.count} records (${e.reason})\n`);
+    log.warn(`lost ${e.count} records (${e.reason})`);
   });
   watcher.on('runtime', (e: RuntimeChangeEvent) => {
     if (json) out(JSON.stringify(e));
-    else process.stderr.write(`ocinotify: runtime ${e.change}: ${JSON.stringify(e.path)} (${e.runtime})${e.markError ? `, not held: ${e.markError}` : ''}\n`);
+    log.info(`runtime ${e.change}: ${JSON.stringify(e.path)} (${e.runtime})${e.markError ? `, not held: ${e.markError}` : ''}`);
   });
   watcher.on('diagnostic', (e: DiagnosticEvent) => {
     if (json) out(JSON.stringify(e));
     // JSON.stringify escapes what argv or a path may hold: control characters, escape sequences.
-    else process.stderr.write(`ocinotify: ${e.code} (${e.impact}) id=${JSON.stringify(e.id)} runtime pid ${e.runtime.pid}: ${JSON.stringify(e.message)}\n`);
+    log.warn(`${e.code} (${e.impact}) id=${JSON.stringify(e.id)} runtime pid ${e.runtime.pid}: ${JSON.stringify(e.message)}`);
   });
-  for await (const event of watcher) out(json ? JSON.stringify(event) : tableRow(event));
+  watcher.on('gateTimeout', (e: { id: string; allowed: boolean }) =>
+    log.warn(`gate budget expired for ${JSON.stringify(e.id)}: ${e.allowed ? 'allowed (fail-open)' : 'denied (fail-closed)'}`),
+  );
+  watcher.on('error', (err: Error) => log.error(`a record could not be processed: ${err.message}`));
+  try {
+    for await (const event of watcher) {
+      log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
+      out(json ? JSON.stringify(event) : tableRow(event));
+    }
+  } finally {
+    server?.close();
+  }
+  log.info('stopped');
+  return 0;
+}
+
+const LIST_COLUMNS = ['ID', 'MANAGER', 'NAMESPACE/POD', 'CONTAINER', 'TYPE', 'PID', 'MNTNS', 'STATE', 'POD UID'];
+const LIST_WIDTHS = [13, 10, 30, 12, 9, 7, 10, 7, 36];
+
+function listRow(cells: string[]): string {
+  return cells.map((c, i) => c.slice(0, LIST_WIDTHS[i]).padEnd(LIST_WIDTHS[i] ?? 0)).join(' ').trimEnd();
+}
+
+function runList(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: {
+      json: { type: 'boolean', default: false },
+      'host-root': { type: 'string', default: '/' },
+      'state-root': { type: 'string', multiple: true, default: [] },
+      'runtime-path': { type: 'string', multiple: true, default: [] },
+    },
+    strict: true,
+  });
+  const found = listContainers({ hostRoot: values['host-root'], stateRoots: values['state-root'], runtimePaths: values['runtime-path'] });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(found)}\n`);
+    return 0;
+  }
+  const cells = (c: ListedContainer) => [
+    c.id.slice(0, 12),
+    c.manager,
+    c.pod ? `${c.pod.namespace}/${c.pod.name}` : '-',
+    c.container.name ?? '-',
+    c.container.type ?? '-',
+    String(c.pid),
+    c.mntns === null ? '-' : String(c.mntns),
+    c.started ? 'running' : 'created',
+    c.pod?.uid ?? '',
+  ];
+  process.stdout.write([LIST_COLUMNS, ...found.map(cells)].map((r) => `${listRow(r)}\n`).join(''));
   return 0;
 }
 
@@ -140,6 +228,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'watch':
         return await runWatch(rest);
+      case 'list':
+        return runList(rest);
       case 'doctor':
         return runDoctor(rest);
       case undefined:
@@ -152,12 +242,17 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command '${command}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof MetricsListenError) {
+      process.stderr.write(`ocinotify: ${err.message}\n`);
+      return 3;
+    }
+    if (err instanceof UsageError || err instanceof MetricsAddressError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`ocinotify: ${(err as Error).message}\n\n${USAGE}`);
       return 2;
     }
     const code = err instanceof OciNotifyError ? ` [${err.code}]` : '';
-    process.stderr.write(`ocinotify: ${(err as Error).message}${code}\n`);
+    const hint = err instanceof OciNotifyError && err.code.startsWith('ERR_NO_') ? '\nocinotify: `ocinotify doctor` tells what is missing' : '';
+    process.stderr.write(`ocinotify: ${(err as Error).message}${code}${hint}\n`);
     return 1;
   }
 }

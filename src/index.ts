@@ -9,3 +9,5 @@ export { ArgvError, OciNotifyError, SpecError } from './errors.js';
 export { DIAGNOSTIC_CODES, type DiagnosticCode, type DiagnosticEvent, type DiagnosticImpact, type RuntimeSummary } from './diagnostics.js';
 export { discoverRuntimes, runtimeCandidates, KNOWN_RUNTIME_PATHS, type RuntimeBinary } from './runtimes.js';
 export { doctor, type DoctorReport } from './doctor.js';
+export { listContainers, type ListedContainer, type ListOptions } from './list.js';
+export { WatcherMetrics, serveMetrics, parseMetricsAddress, MetricsAddressError, MetricsListenError } from './metrics.js';

@@ -1,4 +1,4 @@
-// The addon's interface, typed. The one place that loads build/Release/ocinotify.node.
+// The addon's interface, typed. The one place that loads ocinotify.node (local build or prebuilt).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -161,13 +161,28 @@ function packageRoot(): string {
   return dir;
 }
 
+/**
+ * Where the addon is: a local build (`make build`, `npm install --build-from-source`) wins,
+ * then the prebuilt one shipped in the package for this platform (scripts/build-prebuilt.sh).
+ */
+function addonPath(root: string): string {
+  const local = join(root, 'build', 'Release', 'ocinotify.node');
+  const prebuilt = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'ocinotify.node');
+  return existsSync(local) || !existsSync(prebuilt) ? local : prebuilt;
+}
+
 export function loadAddon(): Addon {
   if (addon) return addon;
-  const path = join(packageRoot(), 'build', 'Release', 'ocinotify.node');
+  const path = addonPath(packageRoot());
   try {
     addon = createRequire(moduleUrl)(path) as Addon;
   } catch (cause) {
-    throw new OciNotifyError('ERR_ADDON_MISSING', `cannot load the native addon ${path}: run \`make build\``, { path }, { cause });
+    throw new OciNotifyError(
+      'ERR_ADDON_MISSING',
+      `cannot load the native addon ${path}: no prebuilt addon for ${process.platform}-${process.arch}; run \`make build\` or \`npm install --build-from-source\``,
+      { path },
+      { cause },
+    );
   }
   return addon;
 }

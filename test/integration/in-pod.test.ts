@@ -1,13 +1,12 @@
 // The watcher the way it is deployed: in a container (podman), with the host's / mounted at
 // /host, its own pid and mount namespaces, and the privileges a DaemonSet gives it; containers
 // are created on the host, outside it.
-import { mkdirSync, readFileSync, symlinkSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentRootfs, imageVolumes } from './agent-pod.js';
 import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
 import { PodmanLab } from './managers.js';
-
-const REPO = join(import.meta.dirname, '..', '..');
 
 /** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
 export const POD_PRIVILEGES = [
@@ -47,17 +46,14 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
     podman = new PodmanLab();
     lab = new Lab();
     // The agent image: the host's /usr (node, libc) read-only, the package, nothing of the host's /run.
-    const rootfs = join(podman.dir, 'agent-rootfs');
-    for (const d of ['usr', 'proc', 'sys', 'dev', 'tmp', 'etc', 'host', 'ocinotify', 'out']) mkdirSync(join(rootfs, d), { recursive: true });
-    for (const l of ['bin', 'lib', 'lib64', 'sbin']) if (existsSync(`/${l}`)) symlinkSync(`usr/${l}`, join(rootfs, l));
+    const rootfs = agentRootfs(podman.dir, ['host', 'ocinotify', 'out']);
     out = join(podman.dir, 'out');
     mkdirSync(out);
     await podman.podman([
       'run', '-d', '--name', 'ocinotify-agent', '--cgroup-parent', `/${podman.cgroupParent}`,
       ...POD_PRIVILEGES,
-      '-v', '/usr:/usr:ro',
+      ...imageVolumes('/ocinotify'),
       '-v', '/:/host:ro,rslave',
-      '-v', `${REPO}:/ocinotify:ro`,
       '-v', `${out}:/out`,
       '--rootfs', rootfs,
       '/bin/sh', '-c', 'exec node /ocinotify/bin/ocinotify watch --json --host-root /host >/out/events.ndjson 2>/out/stderr.log',

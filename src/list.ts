@@ -1,0 +1,62 @@
+// `ocinotify list`: the containers running now, with their pod metadata, from the runtimes'
+// state directories - the same scan the watcher's `existing` events come from, without attaching.
+import { resolveAnnotations, type ContainerType, type Manager, type PodRef } from './annotations/index.js';
+import type { RuntimeName } from './argv.js';
+import { cgroupIdOf, hostProcDir, inodeOrNull, type HostView } from './host.js';
+import { discoverRuntimes } from './runtimes.js';
+import { scanExisting } from './snapshot.js';
+
+const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
+
+export interface ListedContainer {
+  id: string;
+  runtime: RuntimeName;
+  manager: Manager;
+  /** host pid of the container's init */
+  pid: number;
+  /** mount namespace inode of the init, or null when it cannot be read */
+  mntns: number | null;
+  cgroupId: string | null;
+  /** false while the init still waits for `start` */
+  started: boolean;
+  bundle: string | null;
+  pod: PodRef | null;
+  container: { name: string | null; type: ContainerType | null; image: string | null };
+  sandboxId: string | null;
+}
+
+export interface ListOptions {
+  /** where the host's / is mounted (in a pod); default '/' */
+  hostRoot?: string;
+  /** runtime state roots (a runtime's --root) to scan beyond the known ones */
+  stateRoots?: readonly string[];
+  /** runtime binaries beyond the built-in list (tells a `created` init from a started one) */
+  runtimePaths?: readonly string[];
+}
+
+/** Every live container under the known (and given) state roots, sorted by namespace, pod, id. */
+export function listContainers(options: ListOptions = {}): ListedContainer[] {
+  const hostRoot = options.hostRoot ?? '/';
+  const view: HostView = { hostRoot, inInitPidns: inodeOrNull('/proc/self/ns/pid') === INIT_PIDNS_INO };
+  const runtimes = discoverRuntimes({ hostRoot, extraPaths: [...(options.runtimePaths ?? [])] });
+  const extra = (options.stateRoots ?? []).map((dir) => ({ runtime: 'runc' as const, dir, nested: false }));
+  const listed = scanExisting(view, runtimes, extra).map((c): ListedContainer => {
+    const meta = resolveAnnotations(c.annotations, { bundle: c.bundle, id: c.id });
+    const proc = hostProcDir(view, c.initPid);
+    return {
+      id: c.id,
+      runtime: c.runtime,
+      manager: meta.manager,
+      pid: c.initPid,
+      mntns: inodeOrNull(`${proc}/ns/mnt`),
+      cgroupId: cgroupIdOf(proc),
+      started: c.started,
+      bundle: c.bundle,
+      pod: meta.pod,
+      container: meta.container,
+      sandboxId: meta.sandboxId,
+    };
+  });
+  const key = (c: ListedContainer) => `${c.pod?.namespace ?? '\uffff'}/${c.pod?.name ?? ''}/${c.id}`;
+  return listed.sort((a, b) => key(a).localeCompare(key(b)));
+}

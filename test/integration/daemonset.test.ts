@@ -1,0 +1,131 @@
+// DaemonSet equivalence: the agent run under podman with exactly what deploy/daemonset.yaml
+// grants it - capabilities, host mounts and their propagation, seccomp/AppArmor, hostPID,
+// read-only root, memory limit, args - and the image's ENTRYPOINT from deploy/Containerfile.
+// Only the image's content is stood in for (the host's /usr for node, this tree for the package).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentRootfs, imageVolumes } from './agent-pod.js';
+import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
+import { PodmanLab } from './managers.js';
+import { parseYaml, podmanArgs, readDaemonSet, readEntrypoint } from './manifest.js';
+
+interface Line {
+  type: string;
+  mode?: string;
+  id?: string;
+  pid?: number | null;
+  held?: boolean;
+  pod?: { name: string; namespace: string; uid: string | null } | null;
+  container?: { name: string | null };
+  exitCode?: number | null;
+}
+
+describe('deploy/daemonset.yaml', () => {
+  it('is the DaemonSet the docs describe', () => {
+    const ds = readDaemonSet();
+    expect(ds.kind).toBe('DaemonSet');
+    const pod = ds.spec.template.spec;
+    expect(pod.hostPID).toBe(false);
+    const [agent] = pod.containers;
+    expect(agent!.args).toEqual(['watch', '--json', '--host-root', '/host']);
+    expect(agent!.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['SYS_ADMIN', 'SYS_PTRACE', 'BPF', 'PERFMON', 'DAC_READ_SEARCH'] });
+    expect(agent!.securityContext.privileged).toBe(false);
+    expect(agent!.volumeMounts).toEqual([{ name: 'host-root', mountPath: '/host', readOnly: true, mountPropagation: 'HostToContainer' }]);
+    expect(pod.volumes).toEqual([{ name: 'host-root', hostPath: { path: '/', type: 'Directory' } }]);
+    expect(podmanArgs(pod, readEntrypoint()).options).toEqual([
+      '--user', '0',
+      '--read-only', '--read-only-tmpfs=false',
+      '--cap-drop', 'ALL',
+      '--cap-add', 'SYS_ADMIN,SYS_PTRACE,BPF,PERFMON,DAC_READ_SEARCH',
+      '--security-opt', 'seccomp=unconfined',
+      '--security-opt', 'apparmor=unconfined',
+      '-v', '/:/host:ro,rslave',
+      '--memory', '256m',
+      '--entrypoint', '["node","/opt/ocinotify/bin/ocinotify"]',
+    ]);
+  });
+
+  it('the YAML reader refuses what it does not understand', () => {
+    expect(parseYaml('a:\n  b: [1, "x"]\n  c:\n    - d: 1\n      e: true\n    - f\n')).toEqual({ a: { b: [1, 'x'], c: [{ d: 1, e: true }, 'f'] } });
+    expect(() => parseYaml('a: &anchor x\n')).toThrow(/anchors/);
+    expect(() => parseYaml('a: |\n  text\n')).toThrow(/block scalars/);
+    expect(() => parseYaml('a: 1 # why\n')).toThrow(/trailing comment/);
+    expect(() => parseYaml('a:\n  b: 1\n c: 2\n')).toThrow(/indentation/);
+  });
+});
+
+describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', () => {
+  let podman: PodmanLab;
+  let lab: Lab;
+  let log: string;
+  /** The agent's stdout from the k8s-file log (the kubelet's format: TIME STREAM TAG LINE). */
+  const lines = (): Line[] => {
+    try {
+      return readFileSync(log, 'utf8')
+        .split('\n')
+        .map((l) => /^\S+ stdout F (.*)$/.exec(l)?.[1])
+        .filter((l): l is string => l !== undefined)
+        .map((l) => JSON.parse(l) as Line);
+    } catch {
+      return [];
+    }
+  };
+
+  beforeAll(async () => {
+    podman = new PodmanLab();
+    lab = new Lab();
+    const entrypoint = readEntrypoint();
+    const packageDir = entrypoint[1]!.replace(/\/bin\/ocinotify$/, '');
+    const pod = readDaemonSet().spec.template.spec;
+    const mountPoints = (pod.containers[0]!.volumeMounts ?? []).map((m) => m.mountPath.slice(1));
+    const rootfs = agentRootfs(podman.dir, [...mountPoints, packageDir.slice(1)]);
+    log = join(podman.dir, 'agent.log');
+    const { options, args } = podmanArgs(pod, entrypoint);
+    await podman.podman([
+      'run', '-d', '--name', 'ocinotify-agent', '--cgroup-parent', `/${podman.cgroupParent}`,
+      '--log-driver', 'k8s-file', '--log-opt', `path=${log}`,
+      ...options,
+      ...imageVolumes(packageDir),
+      '--rootfs', rootfs,
+      ...args,
+    ]);
+    const deadline = Date.now() + 30_000;
+    while (!lines().some((l) => l.type === 'ready')) {
+      if (Date.now() > deadline) throw new Error(`agent not ready: ${readFileSync(log, 'utf8')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await podman?.podman(['stop', '--time', '5', 'ocinotify-agent']).catch(() => undefined);
+    await podman?.cleanup();
+    await lab?.cleanup();
+  });
+
+  it('runs in full mode and reports containers created on the host, held, with pod metadata', async () => {
+    expect(lines()[0]).toMatchObject({ type: 'ready', mode: 'full' });
+    const caps = JSON.parse(await podman.podman(['inspect', '--format', '{{json .EffectiveCaps}}', 'ocinotify-agent'])) as string[];
+    expect(caps.sort()).toEqual(['CAP_BPF', 'CAP_DAC_READ_SEARCH', 'CAP_PERFMON', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE']);
+    const host = new Recorder({ snapshot: false });
+    try {
+      const ids = Array.from({ length: 4 }, (_, i) => `ds-${i}`);
+      for (const id of ids) await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+      const deadline = Date.now() + 10_000;
+      const done = () => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit'));
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const id of ids) {
+        const mine = lines().filter((l) => l.id === id);
+        expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
+        const [pre, create, , exit] = mine;
+        expect(pre!.held).toBe(true);
+        expect(pre!.pod).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
+        expect(pre!.container?.name).toBe(`c-${id}`);
+        expect(create!.pid).toBe(host.of(id, 'create')[0]!.pid);
+        expect(exit!.exitCode).toBe(137);
+      }
+    } finally {
+      host.close();
+    }
+  });
+});
