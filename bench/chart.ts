@@ -53,16 +53,16 @@ export function latencyChart(title: string, series: Series[], note: string): str
       `<text x="${x(us)}" y="${y(0) + 16}" text-anchor="middle">${label}</text>`,
     );
   }
-  for (const share of [0, 0.25, 0.5, 0.75, 0.95, 0.99, 1]) {
+  for (const share of [0, 0.25, 0.5, 0.75, 0.9, 1]) {
     out.push(
-      `<line x1="${PAD.left}" y1="${y(share)}" x2="${W - PAD.right}" y2="${y(share)}" stroke="${share === 0.5 || share === 0.99 ? '#bbb' : '#eee'}"/>`,
+      `<line x1="${PAD.left}" y1="${y(share)}" x2="${W - PAD.right}" y2="${y(share)}" stroke="${share === 0.5 || share === 0.9 ? '#bbb' : '#eee'}"/>`,
       `<text x="${PAD.left - 6}" y="${y(share) + 4}" text-anchor="end">${Math.round(share * 100)} %</text>`,
     );
   }
   for (const [us, label] of TARGETS)
     out.push(
       `<line x1="${x(us)}" y1="${PAD.top}" x2="${x(us)}" y2="${y(0)}" stroke="#444" stroke-dasharray="4 3"/>`,
-      `<text x="${x(us) + 4}" y="${PAD.top + 12}" fill="#444">${label}</text>`,
+      `<text x="${x(us) + 4}" y="${y(0) - 6}" fill="#444">${label}</text>`,
     );
   out.push(
     `<text x="${(PAD.left + W - PAD.right) / 2}" y="${y(0) + 34}" text-anchor="middle">from the kernel event (CLOCK_MONOTONIC) to the consumer; log scale</text>`,

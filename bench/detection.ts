@@ -31,7 +31,7 @@ export interface LatencyAndGate extends Detection {
   /** `runc create` wall time in ms without a watcher and with one whose gate allows at once */
   createMs: { off: Summary; gate: Summary };
   /** median: the median over rounds of each round's difference of medians; p99: of all samples */
-  gateAddedMs: { median: number; p99: number };
+  gateAddedMs: { median: number; p99: number; perRound: number[] };
 }
 
 export interface Storm extends Detection {
@@ -79,7 +79,7 @@ export async function latencyAndGate(lab: BenchLab, gated: number, off: number, 
   return {
     ...detection(all, seen, expired, foreign),
     createMs: summaries,
-    gateAddedMs: { median: median(addedPerRound)!, p99: summaries.gate.p99! - summaries.off.p99! },
+    gateAddedMs: { median: median(addedPerRound)!, p99: summaries.gate.p99! - summaries.off.p99!, perRound: addedPerRound },
   };
 }
 

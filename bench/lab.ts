@@ -1,5 +1,5 @@
 // Where the benchmarks run containers: a temp dir with a busybox rootfs, bundles, a private
-// runc state root, and the two native helpers compiled for this machine.
+// runc state root, the native helpers compiled for this machine, and a copy of the package.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,17 +60,32 @@ export class BenchLab {
   readonly pkg = join(this.dir, 'pkg');
   readonly creatorBin = join(this.dir, 'creator');
   readonly execloopBin = join(this.dir, 'execloop');
+  readonly bpfstatsBin = join(this.dir, 'bpfstats');
   private readonly running = new Set<ChildProcess>();
   private template: Record<string, unknown> | null = null;
   private lists = 0;
 
   constructor() {
+    try {
+      this.prepare();
+    } catch (err) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  private prepare(): void {
     for (const f of PACKAGE_FILES) cpSync(join(ROOT, f), join(this.pkg, f), { recursive: true });
     mkdirSync(join(this.rootfs, 'bin'), { recursive: true });
     cpSync('/bin/busybox', join(this.rootfs, 'bin', 'busybox'));
     for (const a of APPLETS) symlinkSync('busybox', join(this.rootfs, 'bin', a));
     for (const d of ['proc', 'dev', 'sys', 'tmp']) mkdirSync(join(this.rootfs, d));
-    for (const [src, out] of [['creator.c', this.creatorBin], ['execloop.c', this.execloopBin]] as const)
+    const natives = [
+      ['creator.c', this.creatorBin],
+      ['execloop.c', this.execloopBin],
+      ['bpfstats.c', this.bpfstatsBin],
+    ] as const;
+    for (const [src, out] of natives)
       execFileSync('cc', ['-O2', '-Wall', '-o', out, join(NATIVE, src)]);
   }
 

@@ -7,11 +7,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ContainerEvent } from 'ocinotify';
+import { programIdsOf } from './bpf-time.js';
 import type { Seen } from './probe.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TS_REGISTER = join(ROOT, 'bench', 'ts', 'register.mjs');
 const CLK_TCK = 100;
+/** from a loaded program to an attached one: a perf event open and an ioctl */
+const ATTACH_MARGIN_MS = 100;
 
 /** What an SRE would type: every exec of runc, with the kernel's timestamp. */
 export const BPFTRACE_ONE_LINER =
@@ -19,6 +22,14 @@ export const BPFTRACE_ONE_LINER =
 
 /** A line as a reader got it, with when (CLOCK_MONOTONIC ns). */
 type LineSink = (line: string, arrivalNs: bigint) => void;
+
+/** Every LineProcess not yet stopped, for killAll(). */
+const running = new Set<ChildProcess>();
+
+/** Kills what is still running (an interrupted run): nothing of ours outlives it. */
+export function killAll(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
 
 /** A child whose stdout lines are read as they come; started() resolves at its first line. */
 export class LineProcess {
@@ -31,8 +42,14 @@ export class LineProcess {
 
   constructor(command: string, args: string[], sink: LineSink) {
     this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(this.child);
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
-    this.exited = new Promise((resolve) => this.child.once('close', () => resolve()));
+    this.exited = new Promise((resolve) =>
+      this.child.once('close', () => {
+        running.delete(this.child);
+        resolve();
+      }),
+    );
     this.first = new Promise((resolve, reject) => {
       const lines = createInterface({ input: this.child.stdout! });
       lines.on('line', (line) => {
@@ -174,12 +191,22 @@ export class Bpftrace extends LineProcess {
     });
   }
 
-  /** Starts it; resolves once its probe is attached, with how long that took. */
+  /**
+   * Starts it; resolves once its program is loaded (it prints "Attaching" before it compiles
+   * and loads), with how long that took.
+   */
   static async start(): Promise<{ tracer: Bpftrace; readyMs: number }> {
     const tracer = new Bpftrace();
-    const { line, ms } = await tracer.started();
+    const { line } = await tracer.started();
     if (!line.startsWith('Attaching')) throw new Error(`bpftrace: ${line} ${tracer.errors}`);
-    return { tracer, readyMs: ms };
+    const deadline = Date.now() + 30_000;
+    while (programIdsOf(tracer.pid).size === 0) {
+      if (Date.now() > deadline) throw new Error(`bpftrace loaded no program: ${tracer.errors}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const readyMs = Number(process.hrtime.bigint() - tracer.spawnedNs) / 1e6;
+    await new Promise((r) => setTimeout(r, ATTACH_MARGIN_MS));
+    return { tracer, readyMs };
   }
 
   stopTracing(): Promise<void> {

@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { latencyChart } from './chart.js';
+import type { Conditions } from './conditions.js';
 import type { Step } from './check.js';
 import type { LatencyAndGate, Storm } from './detection.js';
 import type { ExecCost } from './exec-cost.js';
@@ -29,8 +30,8 @@ export interface Results {
   date: string;
   seconds: number;
   machine: Machine;
-  /** /proc/loadavg (1 min) when each phase began and ended: other work on the machine shows here */
-  load: { phase: string; begin: number; end: number }[];
+  /** per phase: load average, other watchers holding runc (other work on the machine shows here) */
+  conditions: Conditions[];
   execCost?: ExecCost;
   latency?: LatencyAndGate;
   storm?: Storm;
@@ -52,6 +53,7 @@ const us = (v: number | null | undefined): string =>
 const ms = (v: number | null | undefined, digits = 1): string => (v === null || v === undefined ? '-' : `${v.toFixed(digits)} ms`);
 const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 const pct = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)} %`;
+const signedMs = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)} ms`;
 const n = (v: number): string => v.toLocaleString('en-US');
 const met = (ok: boolean | null): string => (ok === null ? '' : ok ? 'yes' : '**no**');
 const spread = (s: Summary): string => `p50 ${us(s.p50)} · p95 ${us(s.p95)} · p99 ${us(s.p99)} · max ${us(s.max)}`;
@@ -74,7 +76,7 @@ export function renderTable(r: Results): string {
       [
         '`runc create` wall time added by the gate (trivial allow gate)',
         '≤ 1 ms median',
-        `+${ms(latency.gateAddedMs.median, 2)} median, +${ms(latency.gateAddedMs.p99, 2)} p99 (${ms(latency.createMs.off.p50)} → ${ms(latency.createMs.gate.p50)})`,
+        `${signedMs(latency.gateAddedMs.median)} median of rounds, ${signedMs(latency.gateAddedMs.p99)} p99 (median ${ms(latency.createMs.off.p50)} → ${ms(latency.createMs.gate.p50)}, p99 ${ms(latency.createMs.off.p99)} → ${ms(latency.createMs.gate.p99)})`,
         met(latency.gateAddedMs.median <= 1),
       ],
     );
@@ -109,7 +111,7 @@ export function renderTable(r: Results): string {
     rows.push([
       `fork + exec + wait of /bin/true, ${n(e.execsPerCondition)} per condition: cost with the watcher on (median of ${e.rounds.length / 3} interleaved rounds)`,
       '≤ 3 %',
-      `CPU ${pct(e.overheadPct.ours)} (${e.cpuUsPerExec.off.toFixed(0)} → ${e.cpuUsPerExec.ours.toFixed(0)} µs per exec), wall ${pct(e.wallOverheadPct.ours)}; bpftrace one-liner: CPU ${pct(e.overheadPct.bpftrace)}, wall ${pct(e.wallOverheadPct.bpftrace)}`,
+      `CPU ${pct(e.overheadPct.ours)} (${e.cpuUsPerExec.off.toFixed(0)} → ${e.cpuUsPerExec.ours.toFixed(0)} µs per exec), wall ${pct(e.wallOverheadPct.ours)}; our eBPF programs ran ${(e.bpfNsPerExec.ours / 1000).toFixed(2)} µs per fork+exec+exit (${((e.bpfNsPerExec.ours / 1000 / e.cpuUsPerExec.off) * 100).toFixed(2)} %). bpftrace one-liner: CPU ${pct(e.overheadPct.bpftrace)}, wall ${pct(e.wallOverheadPct.bpftrace)}, eBPF ${(e.bpfNsPerExec.bpftrace / 1000).toFixed(2)} µs`,
       met(e.overheadPct.ours <= 3),
     ]);
   }
@@ -118,7 +120,7 @@ export function renderTable(r: Results): string {
     if (footprint.churn && footprint.growthPct !== undefined) {
       const c = footprint.churn;
       rows.push([
-        `RSS after ${n(c.watcherContainers)} containers${c.cutShort ? ' (cut short by the time budget)' : ''}`,
+        `RSS after ${n(c.watcherContainers)} containers reported (${n(c.watcherContainers - (footprint.foreignContainers ?? 0))} of ours)${c.cutShort ? ', cut short by the time budget' : ''}`,
         'growth ≤ 5 %',
         `${mb(c.rssKb)} (${pct(footprint.growthPct)}); churn of ${n(c.containers)}: ${c.accuracy.missed} missed, ${c.accuracy.duplicated} duplicated, ${c.accuracy.misattributed} misattributed; ${((c.watcherCpuSeconds / c.containers) * 1000).toFixed(2)} CPU ms per container`,
         met(footprint.growthPct <= 5 && !c.cutShort),
@@ -163,7 +165,9 @@ export function renderTable(r: Results): string {
   }
   const lines = ['| measure | target | measured | met |', '|---|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`)];
   const m = r.machine;
-  const load = r.load.map((l) => `${l.phase} ${l.begin.toFixed(2)}→${l.end.toFixed(2)}`).join(', ');
+  const load = r.conditions
+    .map((c) => `${c.phase} ${c.loadBegin.toFixed(1)}→${c.loadEnd.toFixed(1)}${c.otherWatchersMax ? ` (other watchers holding runc in ${Math.round(c.otherWatchersShare * 100)} % of samples, up to ${c.otherWatchersMax})` : ''}`)
+    .join('; ');
   lines.push(
     '',
     `${r.date}, ${Math.round(r.seconds)} s; ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; Linux ${m.kernel}; ${m.runc}; node ${m.node}; ${m.bpftrace}; ${m.containerd}.`,

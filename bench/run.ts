@@ -2,19 +2,21 @@
 // and the real kernel path. Prints one markdown table; writes bench/results/<UTC date>.json
 // (summaries of the samples and the machine) and the latency chart next to it.
 //
-// BENCH_QUICK=1 runs a tenth of everything (to try changes to the benchmarks themselves).
+// BENCH_QUICK=1 runs a tenth of everything (to try changes to the benchmarks themselves) and
+// writes bench/results/<UTC date>-quick.json instead.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConditionsSampler, loadAverage } from './conditions.js';
 import { latencyAndGate, storm } from './detection.js';
 import { execCost } from './exec-cost.js';
 import { churn } from './footprint.js';
 import { BenchLab, RUNC } from './lab.js';
-import { CliWatcher } from './processes.js';
+import { CliWatcher, killAll } from './processes.js';
 import { renderChart, renderTable, type Machine, type Results } from './report.js';
-import { criSideBySide, sideBySide } from './side-by-side.js';
+import { criSideBySide, sideBySide, stopContainerd } from './side-by-side.js';
 import { summarize } from './stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -46,10 +48,6 @@ function log(message: string): void {
   process.stderr.write(`[bench ${s.toFixed(0).padStart(3)} s] ${message}\n`);
 }
 
-function loadAvg(): number {
-  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
-}
-
 function firstLine(cmd: string, args: string[]): string {
   try {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
@@ -71,9 +69,9 @@ function machine(): Machine {
   };
 }
 
-async function phase<T>(results: Results, name: string, run: () => Promise<T>): Promise<T | undefined> {
-  const begin = loadAvg();
-  log(`${name} (load ${begin})`);
+async function phase<T>(results: Results, lab: BenchLab, name: string, run: () => Promise<T>): Promise<T | undefined> {
+  const sampler = new ConditionsSampler(name, lab.dir);
+  log(`${name} (load ${loadAverage()})`);
   try {
     return await run();
   } catch (err) {
@@ -81,7 +79,7 @@ async function phase<T>(results: Results, name: string, run: () => Promise<T>): 
     log(`${name} failed: ${(err as Error).stack}`);
     return undefined;
   } finally {
-    results.load.push({ phase: name, begin, end: loadAvg() });
+    results.conditions.push(sampler.stop());
   }
 }
 
@@ -89,20 +87,23 @@ async function main(): Promise<void> {
   if (process.geteuid?.() !== 0) throw new Error('the benchmarks need root (eBPF, fanotify, runc)');
   const deadline = began + BigInt(BUDGET_S - RESERVE_S) * 1_000_000_000n;
   const date = new Date().toISOString().slice(0, 10);
-  const results: Results = { date, seconds: 0, machine: machine(), load: [], errors: [] };
+  const results: Results = { date, seconds: 0, machine: machine(), conditions: [], errors: [] };
   const lab = new BenchLab();
   const stop = (): void => {
-    lab.cleanup();
-    process.exit(130);
+    killAll();
+    void stopContainerd().finally(() => {
+      lab.cleanup();
+      process.exit(130);
+    });
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    results.execCost = await phase(results, 'exec loop', () => execCost(lab, COUNTS.execs, COUNTS.execRounds));
-    results.latency = await phase(results, 'latency and gate', () =>
+    results.execCost = await phase(results, lab, 'exec loop', () => execCost(lab, COUNTS.execs, COUNTS.execRounds));
+    results.latency = await phase(results, lab, 'latency and gate', () =>
       latencyAndGate(lab, COUNTS.gated, COUNTS.ungated, COUNTS.latencyRounds),
     );
-    results.storm = await phase(results, 'storm', () => storm(lab, COUNTS.storm, COUNTS.creators));
+    results.storm = await phase(results, lab, 'storm', () => storm(lab, COUNTS.storm, COUNTS.creators));
     const readyMs = results.execCost?.watcherReadyMs ?? [];
     const { watcher, readyMs: ms } = await CliWatcher.start(lab.pkg);
     try {
@@ -110,17 +111,17 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 1000));
       const idleRssKb = watcher.rssKb();
       results.footprint = { readyMs: summarize(readyMs, 'ms'), idleRssKb };
-      results.sideBySide = await phase(results, 'side by side', () => sideBySide(lab, watcher, COUNTS.sideBySide, 2));
+      results.sideBySide = await phase(results, lab, 'side by side', () => sideBySide(lab, watcher, COUNTS.sideBySide, 2));
       results.cri =
-        (await phase(results, 'containerd CRI', () => criSideBySide(watcher, COUNTS.criPods, COUNTS.criPerPod))) ??
+        (await phase(results, lab, 'containerd CRI', () => criSideBySide(watcher, COUNTS.criPods, COUNTS.criPerPod))) ??
         { error: results.errors.at(-1) ?? 'failed' };
-      const before = new Set(watcher.events.filter((e) => e.type === 'precreate' && e.id.startsWith('sbs-')).map((e) => e.id)).size;
-      const c = await phase(results, 'footprint', () => churn(lab, watcher, COUNTS.footprint - before, 4, deadline));
+      // The watcher has reported these of ours already; the churn brings it to the target.
+      const before = (results.sideBySide?.containers ?? 0) + (results.cri && 'containers' in results.cri ? results.cri.containers : 0);
+      const c = await phase(results, lab, 'footprint', () => churn(lab, watcher, COUNTS.footprint - before, 4, deadline));
       if (c) {
         results.footprint.churn = c;
         results.footprint.growthPct = (c.rssKb / idleRssKb - 1) * 100;
-        const cri = results.cri && 'containers' in results.cri ? results.cri.containers : 0;
-        results.footprint.foreignContainers = c.watcherContainers - c.containers - before - cri;
+        results.footprint.foreignContainers = c.watcherContainers - c.containers - before;
       }
     } finally {
       await watcher.stop();
@@ -130,9 +131,10 @@ async function main(): Promise<void> {
   }
   results.seconds = Number(process.hrtime.bigint() - began) / 1e9;
   mkdirSync(RESULTS, { recursive: true });
-  const file = join(RESULTS, `${date}.json`);
+  const name = QUICK ? `${date}-quick` : date;
+  const file = join(RESULTS, `${name}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(RESULTS, `${date}.svg`), renderChart(results));
+  writeFileSync(join(RESULTS, `${name}.svg`), renderChart(results));
   process.stdout.write(`${renderTable(results)}\n`);
   log(`wrote ${file}`);
   if (results.errors.length) process.exitCode = 1;

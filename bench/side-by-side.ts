@@ -83,6 +83,14 @@ export interface CriSideBySide {
   missedByContainerd: number;
 }
 
+/** The containerd criSideBySide runs, while it runs. */
+let containerd: Containerd | null = null;
+
+/** Stops the containerd of an interrupted run, with its shims and containers. */
+export async function stopContainerd(): Promise<void> {
+  await containerd?.stop();
+}
+
 /** `ctr events`: containerd's event stream (its Events API), as its own client prints it. */
 class CtrEvents extends LineProcess {
   /** container id -> when /tasks/create reached us */
@@ -104,6 +112,7 @@ class CtrEvents extends LineProcess {
  */
 export async function criSideBySide(cli: CliWatcher, pods: number, perPod: number): Promise<CriSideBySide> {
   const ctd = await Containerd.start();
+  containerd = ctd;
   const cri = new CriClient(ctd.socket);
   const events = new CtrEvents(ctd.socket);
   const ids: string[] = [];
@@ -141,6 +150,7 @@ export async function criSideBySide(cli: CliWatcher, pods: number, perPod: numbe
     cri.close();
     await events.stop();
     await ctd.stop();
+    containerd = null;
   }
   const ours = new Set(ids);
   const mine = cli.events.filter((e) => ours.has(e.id));

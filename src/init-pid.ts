@@ -142,7 +142,10 @@ function rejection(view: HostView, pid: number, q: InitPidQuery): string | null 
   // pid up: it takes the runtime's word, as it must.
   if (!view.inInitPidns && view.hostRoot === '/') return null;
   const mntns = inodeOrNull(`${hostProcDir(view, pid)}/ns/mnt`);
-  if (mntns === null) return 'no such process';
+  // Gone already: a short-lived container can start and exit before a busy watcher reads its
+  // pid file. The kernel's records of its start and exit follow in order and settle it (and
+  // correct a pid file that lied: ERR_INIT_PID_MISMATCH); failing it here would lose them.
+  if (mntns === null) return null;
   if (q.runtimeMntns !== null && mntns === q.runtimeMntns) return "it shares the runtime's mount namespace";
   if (q.isKnownInit(pid)) return "it is another container's init";
   return null;

@@ -61,4 +61,23 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
     );
     for (const id of ids) expectExactlyOnce(id);
   });
+
+  it('reports 200 short-lived containers from 16 parallel creators exactly once, none failed', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `short-${i}`);
+    const queue = [...ids];
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+          await lab.runc(['create', '--bundle', await lab.bundle(id, ['/bin/true'], criAnnotations(id)), id]);
+          await lab.runc(['start', id]);
+        }
+      }),
+    );
+    await rec.until((ev) => ids.every((id) => ev.some((e) => e.id === id && (e.type === 'exit' || e.type === 'failed'))), 60_000);
+    for (const id of ids) await lab.deleteExited(id);
+    const wrong = ids.filter((id) => rec.of(id).map((e) => e.type).join() !== 'precreate,create,start,exit');
+    expect(wrong.map((id) => `${id}: ${rec.of(id).map((e) => e.type).join()}`)).toEqual([]);
+    for (const id of ids) expect(rec.of(id, 'exit')[0]!.exitCode).toBe(0);
+  });
 });
+
