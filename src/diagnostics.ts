@@ -3,7 +3,7 @@
 // codes. They are bounded in size and carry no env value, file content or annotation value.
 import { constants } from 'node:os';
 import type { RuntimeName } from './argv.js';
-import { OciNotifyError, type ErrorCode } from './errors.js';
+import { ERROR_CODES, OciNotifyError, type ErrorCode } from './errors.js';
 
 export type DiagnosticCode =
   | Extract<ErrorCode, `ERR_ARGV_${string}` | `ERR_SPEC_${string}`>
@@ -19,23 +19,7 @@ export type DiagnosticCode =
   | 'ERR_INIT_PID_MISMATCH';
 
 export const DIAGNOSTIC_CODES: readonly DiagnosticCode[] = [
-  'ERR_ARGV_EMPTY',
-  'ERR_ARGV_MISSING_VALUE',
-  'ERR_ARGV_MISSING_ID',
-  'ERR_ARGV_INVALID_ID',
-  'ERR_ARGV_TRUNCATED',
-  'ERR_SPEC_RELATIVE_BUNDLE',
-  'ERR_SPEC_NOT_FOUND',
-  'ERR_SPEC_SYMLINK',
-  'ERR_SPEC_NOT_REGULAR',
-  'ERR_SPEC_ACCESS',
-  'ERR_SPEC_READ',
-  'ERR_SPEC_TOO_LARGE',
-  'ERR_SPEC_EMPTY',
-  'ERR_SPEC_NOT_UTF8',
-  'ERR_SPEC_TOO_DEEP',
-  'ERR_SPEC_INVALID_JSON',
-  'ERR_SPEC_NOT_OBJECT',
+  ...ERROR_CODES,
   'ERR_SPEC_ANNOTATIONS_DROPPED',
   'ERR_SPEC_CHANGED',
   'ERR_PID_FILE',

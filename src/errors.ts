@@ -1,23 +1,26 @@
 /** Every error code this package's parsers throw; stable across releases. */
-export type ErrorCode =
-  | 'ERR_ARGV_EMPTY'
-  | 'ERR_ARGV_MISSING_VALUE'
-  | 'ERR_ARGV_MISSING_ID'
-  | 'ERR_ARGV_INVALID_ID'
+export const ERROR_CODES = [
+  'ERR_ARGV_EMPTY',
+  'ERR_ARGV_MISSING_VALUE',
+  'ERR_ARGV_MISSING_ID',
+  'ERR_ARGV_INVALID_ID',
   /** more argv than execve(2) allows or than could be read: its container id cannot be trusted */
-  | 'ERR_ARGV_TRUNCATED'
-  | 'ERR_SPEC_RELATIVE_BUNDLE'
-  | 'ERR_SPEC_NOT_FOUND'
-  | 'ERR_SPEC_SYMLINK'
-  | 'ERR_SPEC_NOT_REGULAR'
-  | 'ERR_SPEC_ACCESS'
-  | 'ERR_SPEC_READ'
-  | 'ERR_SPEC_TOO_LARGE'
-  | 'ERR_SPEC_EMPTY'
-  | 'ERR_SPEC_NOT_UTF8'
-  | 'ERR_SPEC_TOO_DEEP'
-  | 'ERR_SPEC_INVALID_JSON'
-  | 'ERR_SPEC_NOT_OBJECT';
+  'ERR_ARGV_TRUNCATED',
+  'ERR_SPEC_RELATIVE_BUNDLE',
+  'ERR_SPEC_NOT_FOUND',
+  'ERR_SPEC_SYMLINK',
+  'ERR_SPEC_NOT_REGULAR',
+  'ERR_SPEC_ACCESS',
+  'ERR_SPEC_READ',
+  'ERR_SPEC_TOO_LARGE',
+  'ERR_SPEC_EMPTY',
+  'ERR_SPEC_NOT_UTF8',
+  'ERR_SPEC_TOO_DEEP',
+  'ERR_SPEC_INVALID_JSON',
+  'ERR_SPEC_NOT_OBJECT',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export type ArgvErrorCode = Extract<ErrorCode, `ERR_ARGV_${string}`>;
 export type SpecErrorCode = Extract<ErrorCode, `ERR_SPEC_${string}`>;
