@@ -21,6 +21,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kEnterTtl = std::chrono::seconds(10);
+constexpr auto kLossCheckEvery = std::chrono::milliseconds(100);
 constexpr size_t kMaxEnters = 65536;
 constexpr uint64_t kTagGate = 1, kTagBpf = 2, kTagTimer = 3, kTagWake = 4, kTagBinaries = 5;
 constexpr uint64_t kTagPidfd = 1ull << 32;  // | the pidfd
@@ -146,11 +147,12 @@ void Reactor::Run() {
     if (timer) {
       uint64_t ticks;
       (void)!read(timerfd_, &ticks, sizeof(ticks));
+      armedFor_ = Clock::time_point::max();  // it fired: nothing is armed any more
       ExpireDeadlines();
       ExpireEnters();
     }
-    ArmTimer();
     Flush();
+    ArmTimer();
   }
 }
 
@@ -465,6 +467,9 @@ void Reactor::ArmTimer() {
   }
   if (!enterByTid_.empty() || !enterInvisible_.empty())
     next = std::min(next, Clock::now() + std::chrono::seconds(1));
+  if (lossCheckOwed_) next = std::min(next, lastLossCheck_ + kLossCheckEvery);
+  if (next == armedFor_) return;  // still armed for it: a syscall saved on most wake-ups
+  armedFor_ = next;
   itimerspec spec{};
   if (next != Clock::time_point::max()) {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(next - Clock::now()).count();
@@ -480,7 +485,15 @@ void Reactor::Flush() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& rec : pendingExits_) batch_->push_back(std::move(rec));
     pendingExits_.clear();
+  }
+  // The drop counter is a per-CPU map read (a syscall): not on every wake-up.
+  // A check put off is owed: ArmTimer wakes us for it.
+  auto now = Clock::now();
+  lossCheckOwed_ = bpfRunning_ && now - lastLossCheck_ < kLossCheckEvery;
+  if (bpfRunning_ && !lossCheckOwed_) {
+    lastLossCheck_ = now;
     uint64_t full = bpf_.Stat(OCI_STAT_RINGBUF_FULL);
+    std::lock_guard<std::mutex> lock(mu_);
     if (full > stats_.ringbufFull) {
       Record rec;
       rec.kind = RecordKind::Lost;

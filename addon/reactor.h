@@ -117,6 +117,9 @@ class Reactor {
   std::unordered_map<int, PidWatch> pidWatches_;  // by pidfd
   std::vector<Record> pendingExits_;               // pids that were gone before we watched them
   bool bpfRunning_ = false;
+  std::chrono::steady_clock::time_point lastLossCheck_{};
+  bool lossCheckOwed_ = false;
+  std::chrono::steady_clock::time_point armedFor_ = std::chrono::steady_clock::time_point::max();
   uint64_t nextCookie_ = 1;
   ReactorStats stats_;
 
