@@ -242,8 +242,11 @@ export class ContainerWatcher extends EventEmitter {
       for (const c of found) this.reportExisting(c, reported);
       return found;
     };
+    // Runtimes first, then the scan: one that writes its state after the scan was alive before
+    // it, and is waited for; one already gone by then had written its state.
+    const live = liveRuntimePids(this.view, this.runtimes);
     const inits = new Set(scan().map((c) => c.initPid));
-    const runtimes = liveRuntimePids(this.view, this.runtimes).filter((pid) => !inits.has(pid) && !this.byRuntimePid.has(pid));
+    const runtimes = live.filter((pid) => !inits.has(pid) && !this.byRuntimePid.has(pid));
     const starts = new Map(runtimes.map((pid) => [pid, startTimeOf(hostProcDir(this.view, pid))]));
     const deadline = Date.now() + SNAPSHOT_SETTLE_MS;
     const settle = (): void => {
