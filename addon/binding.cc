@@ -145,6 +145,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     opt.useFanotify = o.Get("useFanotify").ToBoolean();
     opt.gateTimeoutMs = o.Get("gateTimeoutMs").ToNumber().Uint32Value();
     opt.allowOnExpiry = o.Get("allowOnExpiry").ToBoolean();
+    opt.holdStart = o.Get("holdStart").ToBoolean();
     opt.maxHeld = o.Get("maxHeld").ToNumber().Uint32Value();
     opt.watcherPidns = o.Get("watcherPidns").ToNumber().Uint32Value();
     opt.watcherInInitPidns = o.Get("watcherInInitPidns").ToBoolean();

@@ -32,16 +32,22 @@ uint64_t MonotonicNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
-// Only create and run make a container; everything else the runtimes are
-// exec'd for (start, kill, delete, state, init, ...) is answered without a
-// trip through JavaScript. This is a prefilter: an argument that merely
-// equals "create" (a container named so) costs a hold, never a miss; the
-// exact parse is the TypeScript argv parser's.
-bool MayCreate(const Record& rec) {
-  if (rec.flags & OCI_F_MONITOR) return false;
-  for (size_t i = 1; i < rec.argv.size(); i++)
-    if (rec.argv[i] == "create" || rec.argv[i] == "run") return true;
-  return false;
+// Only create and run make a container; start is held as an ordering barrier
+// (below). Everything else the runtimes are exec'd for (kill, delete, state,
+// init, ...) is answered without a trip through JavaScript. This is a
+// prefilter: an argument that merely equals a verb (a container named
+// "create") costs a hold, never a miss; the exact parse is the TypeScript
+// argv parser's.
+enum class Hold { None, Create, Start };
+
+Hold HoldFor(const Record& rec, bool holdStart) {
+  if (rec.flags & OCI_F_MONITOR) return Hold::None;
+  Hold hold = Hold::None;
+  for (size_t i = 1; i < rec.argv.size(); i++) {
+    if (rec.argv[i] == "create" || rec.argv[i] == "run") return Hold::Create;
+    if (holdStart && rec.argv[i] == "start") hold = Hold::Start;
+  }
+  return hold;
 }
 
 Record FromTask(RecordKind kind, const oci_header& hdr) {
@@ -299,16 +305,20 @@ void Reactor::OnPermEvents() {
     Record rec = MatchArgv(ev);
     rec.kind = RecordKind::Exec;
     rec.binary = BinaryPath(ev.fd);
-    bool hold = rec.task.euid == 0 && rec.argvSource != ArgvSource::None && MayCreate(rec);
+    Hold hold = rec.task.euid == 0 && rec.argvSource != ArgvSource::None ? HoldFor(rec, opt_.holdStart) : Hold::None;
     std::lock_guard<std::mutex> lock(mu_);
     // Without the BPF side, the runtime's exit is learnt through a pidfd.
-    if (!bpfRunning_ && rec.task.vpid && MayCreate(rec))
+    if (!bpfRunning_ && rec.task.vpid && HoldFor(rec, false) == Hold::Create)
       WatchPidLocked(rec.task.vpid, OCI_EXIT_RUNTIME, rec.task.vpid);
-    if (hold && held_.size() < opt_.maxHeld) {
+    // A `start` waits until JavaScript has handled every record before it (the
+    // create's runtime exit among them): whatever listens has the container's
+    // `precreate` and `create` before its entrypoint can run. It is answered as
+    // soon as JavaScript reaches it, and let go (never denied) at the deadline.
+    if (hold != Hold::None && held_.size() < opt_.maxHeld) {
       rec.cookie = nextCookie_++;
       rec.held = true;
       held_[rec.cookie] = {ev.fd, Clock::now() + std::chrono::milliseconds(opt_.gateTimeoutMs),
-                           opt_.allowOnExpiry};
+                           hold == Hold::Create ? opt_.allowOnExpiry : true};
       stats_.held++;
     } else {
       gate_.Answer(ev.fd, true);

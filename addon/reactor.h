@@ -1,8 +1,8 @@
 // The native reactor: one thread, one epoll over the fanotify group, the BPF
 // ring buffer, a deadline timer and a wake-up eventfd. It matches each held
-// exec to its argv, answers everything that is not a container creation at
-// once, holds creations until JavaScript answers or the deadline passes, and
-// hands records to JavaScript in batches. Nothing here waits on JavaScript.
+// exec to its argv, answers everything that is not a container creation or
+// start at once, holds those until JavaScript answers or the deadline passes,
+// and hands records to JavaScript in batches. Nothing here waits on JavaScript.
 #pragma once
 #include <sys/types.h>
 
@@ -31,6 +31,7 @@ struct ReactorOptions {
   bool useFanotify = true;
   uint32_t gateTimeoutMs = 1000;
   bool allowOnExpiry = true;         // fail-open unless the watcher says otherwise
+  bool holdStart = true;             // hold `start` until JavaScript has handled what came before
   uint32_t maxHeld = 4096;           // more concurrent holds are answered at once
   uint32_t watcherPidns = 0;
   bool watcherInInitPidns = true;

@@ -101,6 +101,8 @@ export interface NativeOptions {
   useFanotify: boolean;
   gateTimeoutMs: number;
   allowOnExpiry: boolean;
+  /** hold `start` execs until JS has handled every record before them */
+  holdStart: boolean;
   maxHeld: number;
   watcherPidns: number;
   watcherInInitPidns: boolean;

@@ -69,6 +69,12 @@ export interface WatchOptions {
   onTimeout?: TimeoutPolicy;
   /** Per namespace/pod timeout policies; the first rule that matches a container decides. */
   timeoutRules?: readonly TimeoutRule[];
+  /**
+   * Hold each runtime's `start` until every event before it (the container's `precreate` and
+   * `create`) has been emitted, so no entrypoint runs before its container was reported. Let go
+   * at the deadline, never denied. Default true; needs fanotify.
+   */
+  orderStart?: boolean;
   /** Report containers already running at start as `existing` events. Default true. */
   snapshot?: boolean;
   /** Runtime state roots (`--root` of the runtime) to scan beyond the known ones, e.g. '/run/my-runc'. */
@@ -173,6 +179,7 @@ export class ContainerWatcher extends EventEmitter {
         useFanotify: mode !== 'ebpf-only',
         gateTimeoutMs: options.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS,
         allowOnExpiry: (options.onTimeout ?? 'fail-open') === 'fail-open',
+        holdStart: options.orderStart !== false,
         maxHeld: MAX_HELD,
         watcherPidns: pidns,
         watcherInInitPidns: this.view.inInitPidns,

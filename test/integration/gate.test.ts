@@ -183,7 +183,7 @@ describe.skipIf(!privileged())('gate', () => {
       expect(res.code).not.toBe(0);
     });
 
-    it('start, state, kill and delete are answered natively, never held, even with a gate that never settles', async () => {
+    it('state, kill and delete are answered natively and start waits only for JS to catch up, even with a gate that never settles', async () => {
       const id = 'verbs';
       const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       await lab.runc(['create', '--bundle', bundle, id]); // allowed by rec's gate
@@ -215,7 +215,9 @@ describe.skipIf(!privileged())('gate', () => {
         expect(calls).toBe(0);
         const stats = w.stats();
         expect(stats.expired).toBe(0);
-        expect(stats.answeredNative).toBeGreaterThanOrEqual(4);
+        // state, kill and delete natively; start by JS, which holds it only until it has
+        // handled what came before (test/integration/ordering.test.ts)
+        expect(stats.answeredNative).toBeGreaterThanOrEqual(3);
       } finally {
         w.close();
       }

@@ -1,0 +1,79 @@
+// `start` is held until JavaScript has handled every record before it: a container's
+// `precreate` and `create` reach the listeners before its entrypoint runs, even when the
+// JavaScript thread has fallen behind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainerEvent } from '../../src/index.js';
+import { Lab, RUNC, Recorder, criAnnotations, privileged, timedShell } from './harness.js';
+import { busyWait, sq } from './kernel-state.js';
+
+/** far longer than a runc create and start take together (about 70 ms here) */
+const BEHIND_MS = 1000;
+/** the hold of start must outlast BEHIND_MS */
+const GATE_TIMEOUT_MS = 5000;
+
+describe.skipIf(!privileged())('runc start waits for create', () => {
+  let lab: Lab;
+
+  beforeAll(() => {
+    lab = new Lab();
+  });
+
+  afterAll(async () => {
+    await lab?.cleanup();
+  });
+
+  /** create then start at once from one shell, while the JS thread is BEHIND_MS behind. */
+  async function createAndStartWhileBehind(rec: Recorder, id: string): Promise<Map<string, bigint>> {
+    const bundle = await lab.bundle(id, ['/bin/true'], criAnnotations(id));
+    const seenAt = new Map<string, bigint>();
+    rec.watcher.on('event', (e: ContainerEvent) => {
+      if (e.id === id) seenAt.set(e.type, process.hrtime.bigint());
+    });
+    // After the precreate's (allowing) gate has answered: runc create goes on, JS is busy.
+    rec.watcher.once('precreate', () => setImmediate(() => busyWait(BEHIND_MS)));
+    const runc = (args: string[]): string => [RUNC, '--root', lab.stateRoot, ...args].map(sq).join(' ');
+    const res = await timedShell(`${runc(['create', '--bundle', bundle, id])} && ${runc(['start', id])} </dev/null >>${sq(lab.log)} 2>&1`);
+    expect(res.code, res.stderr).toBe(0);
+    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
+    await lab.deleteExited(id);
+    expect(rec.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
+    return seenAt;
+  }
+
+  it('reports create before the entrypoint runs though the JS thread is behind', async () => {
+    const rec = new Recorder({ gateTimeoutMs: GATE_TIMEOUT_MS }, new Set(['order-held']));
+    try {
+      const before = rec.watcher.stats();
+      const seenAt = await createAndStartWhileBehind(rec, 'order-held');
+      const after = rec.watcher.stats();
+      const entrypoint = BigInt(rec.of('order-held', 'start')[0]!.monotonicNs);
+      const lead = Number(entrypoint - seenAt.get('create')!) / 1e6;
+      console.log(`create reached the listener ${lead.toFixed(2)} ms before the entrypoint's exec`);
+      expect(seenAt.get('precreate')!).toBeLessThan(entrypoint);
+      expect(seenAt.get('create')!).toBeLessThan(entrypoint);
+      // create and start were both held, both answered by JS, neither by the deadline
+      expect(after.held - before.held).toBe(2);
+      expect(after.answeredByJs - before.answeredByJs).toBe(2);
+      expect(after.expired - before.expired).toBe(0);
+    } finally {
+      rec.close();
+    }
+  });
+
+  it('with orderStart: false, start is answered natively and may run first', async () => {
+    const rec = new Recorder({ gateTimeoutMs: GATE_TIMEOUT_MS, orderStart: false }, new Set(['order-free']));
+    try {
+      const before = rec.watcher.stats();
+      const seenAt = await createAndStartWhileBehind(rec, 'order-free');
+      const after = rec.watcher.stats();
+      const entrypoint = BigInt(rec.of('order-free', 'start')[0]!.monotonicNs);
+      console.log(`without the hold, create reached the listener ${(Number(seenAt.get('create')! - entrypoint) / 1e6).toFixed(2)} ms after the entrypoint's exec`);
+      expect(after.held - before.held).toBe(1);
+      expect(after.answeredNative - before.answeredNative).toBeGreaterThanOrEqual(1);
+      // nothing held the start: the entrypoint ran while JS was still busy
+      expect(seenAt.get('create')!).toBeGreaterThan(entrypoint);
+    } finally {
+      rec.close();
+    }
+  });
+});
