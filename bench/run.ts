@@ -4,6 +4,9 @@
 //
 // BENCH_QUICK=1 runs a tenth of everything (to try changes to the benchmarks themselves) and
 // writes bench/results/<UTC date>-quick.json instead.
+//
+// BENCH_ONLY=latency,storm runs only those phases (exec, latency, storm, side, cri, footprint)
+// and writes bench/results/<UTC date>-<phases>.json: to measure one change before and after.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
@@ -20,6 +23,9 @@ import { criSideBySide, sideBySide, stopContainerd } from './side-by-side.js';
 import { summarize } from './stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
+const ONLY = process.env.BENCH_ONLY?.split(',').map((p) => p.trim()).filter(Boolean) ?? null;
+const PHASES = ['exec', 'latency', 'storm', 'side', 'cri', 'footprint'];
+const wanted = (phase: string): boolean => ONLY === null || ONLY.includes(phase);
 const scale = (count: number): number => (QUICK ? Math.max(1, Math.round(count / 10)) : count);
 /** `make bench` must finish in 10 minutes; deps and build take part of it. */
 const BUDGET_S = Number(process.env.BENCH_BUDGET_S ?? 480);
@@ -85,6 +91,8 @@ async function phase<T>(results: Results, lab: BenchLab, name: string, run: () =
 
 async function main(): Promise<void> {
   if (process.geteuid?.() !== 0) throw new Error('the benchmarks need root (eBPF, fanotify, runc)');
+  const unknown = (ONLY ?? []).filter((p) => !PHASES.includes(p));
+  if (unknown.length) throw new Error(`BENCH_ONLY: no phase ${unknown.join(', ')} (phases: ${PHASES.join(', ')})`);
   const deadline = began + BigInt(BUDGET_S - RESERVE_S) * 1_000_000_000n;
   const date = new Date().toISOString().slice(0, 10);
   const results: Results = { date, seconds: 0, machine: machine(), conditions: [], errors: [] };
@@ -99,11 +107,14 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    results.execCost = await phase(results, lab, 'exec loop', () => execCost(lab, COUNTS.execs, COUNTS.execRounds));
-    results.latency = await phase(results, lab, 'latency and gate', () =>
-      latencyAndGate(lab, COUNTS.gated, COUNTS.ungated, COUNTS.latencyRounds),
-    );
-    results.storm = await phase(results, lab, 'storm', () => storm(lab, COUNTS.storm, COUNTS.creators));
+    if (wanted('exec')) results.execCost = await phase(results, lab, 'exec loop', () => execCost(lab, COUNTS.execs, COUNTS.execRounds));
+    if (wanted('latency')) {
+      results.latency = await phase(results, lab, 'latency and gate', () =>
+        latencyAndGate(lab, COUNTS.gated, COUNTS.ungated, COUNTS.latencyRounds),
+      );
+    }
+    if (wanted('storm')) results.storm = await phase(results, lab, 'storm', () => storm(lab, COUNTS.storm, COUNTS.creators));
+    if (!['side', 'cri', 'footprint'].some(wanted)) return finish(results, date);
     const readyMs = results.execCost?.watcherReadyMs ?? [];
     const { watcher, readyMs: ms } = await CliWatcher.start(lab.pkg);
     try {
@@ -111,13 +122,15 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 1000));
       const idleRssKb = watcher.rssKb();
       results.footprint = { readyMs: summarize(readyMs, 'ms'), idleRssKb };
-      results.sideBySide = await phase(results, lab, 'side by side', () => sideBySide(lab, watcher, COUNTS.sideBySide, 2));
-      results.cri =
-        (await phase(results, lab, 'containerd CRI', () => criSideBySide(watcher, COUNTS.criPods, COUNTS.criPerPod))) ??
-        { error: results.errors.at(-1) ?? 'failed' };
+      if (wanted('side')) results.sideBySide = await phase(results, lab, 'side by side', () => sideBySide(lab, watcher, COUNTS.sideBySide, 2));
+      if (wanted('cri')) {
+        results.cri =
+          (await phase(results, lab, 'containerd CRI', () => criSideBySide(watcher, COUNTS.criPods, COUNTS.criPerPod))) ??
+          { error: results.errors.at(-1) ?? 'failed' };
+      }
       // The watcher has reported these of ours already; the churn brings it to the target.
       const before = (results.sideBySide?.containers ?? 0) + (results.cri && 'containers' in results.cri ? results.cri.containers : 0);
-      const c = await phase(results, lab, 'footprint', () => churn(lab, watcher, COUNTS.footprint - before, 4, deadline));
+      const c = !wanted('footprint') ? undefined : await phase(results, lab, 'footprint', () => churn(lab, watcher, COUNTS.footprint - before, 4, deadline));
       if (c) {
         results.footprint.churn = c;
         results.footprint.growthPct = (c.rssKb / idleRssKb - 1) * 100;
@@ -129,9 +142,13 @@ async function main(): Promise<void> {
   } finally {
     lab.cleanup();
   }
+  finish(results, date);
+}
+
+function finish(results: Results, date: string): void {
   results.seconds = Number(process.hrtime.bigint() - began) / 1e9;
   mkdirSync(RESULTS, { recursive: true });
-  const name = QUICK ? `${date}-quick` : date;
+  const name = [date, QUICK ? 'quick' : null, ONLY?.join('-') ?? null].filter(Boolean).join('-');
   const file = join(RESULTS, `${name}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(RESULTS, `${name}.svg`), renderChart(results));
