@@ -1,18 +1,23 @@
 // Whether a bundle's config.json is still what `precreate` read when `create` comes. The
 // runtime reads it only after the gate has answered: a file swapped in between would make the
 // gate's decision and the reported metadata about another spec than the one the runtime used.
+// A spec of a usual size is kept as it is (a few kB, until `create`): hashing it on the way to
+// `precreate` cost more than comparing ever does. A big one is kept as its digest.
 import { createHash } from 'node:crypto';
 import { MAX_SPEC_BYTES, type ReadFileInRoot } from './spec.js';
 
-function digestOf(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/** Specs up to this size are compared byte for byte, larger ones by SHA-256. */
+const KEEP_BYTES = 256 * 1024;
+
+function fingerprint(bytes: Buffer): Buffer {
+  return bytes.length <= KEEP_BYTES ? bytes : createHash('sha256').update(bytes).digest();
 }
 
 export class SpecCheck {
   private constructor(
     readonly root: string,
     readonly configPath: string,
-    private readonly digest: string,
+    private readonly fingerprint: Buffer,
   ) {}
 
   /** A reader that keeps the last file it returned, for SpecCheck.of. */
@@ -25,7 +30,7 @@ export class SpecCheck {
   }
 
   static of(root: string, configPath: string, bytes: Buffer | null): SpecCheck | null {
-    return bytes === null ? null : new SpecCheck(root, configPath, digestOf(bytes));
+    return bytes === null ? null : new SpecCheck(root, configPath, fingerprint(bytes));
   }
 
   /**
@@ -43,6 +48,6 @@ export class SpecCheck {
         return `it can no longer be read (${String((err as { code?: unknown }).code ?? 'error')})`;
       }
     }
-    return digestOf(bytes) === this.digest ? null : 'its content differs';
+    return fingerprint(bytes).equals(this.fingerprint) ? null : 'its content differs';
   }
 }

@@ -468,7 +468,9 @@ export class ContainerWatcher extends EventEmitter {
     // Only real root creates containers we trust: anyone can exec a runtime with a crafted bundle.
     if (!invocation.isContainerCreation || invocation.id === null || rec.euid !== 0) return null;
     const proc = procDir(this.view, rec);
-    const cwd = proc ? readlinkOrNull(`${proc}/cwd`) : null;
+    // Read only for a relative path: the first look at a new process's /proc costs ~40 us.
+    const relative = [invocation.bundle, invocation.pidFile].some((p) => p !== null && !posix.isAbsolute(p));
+    const cwd = proc && relative ? readlinkOrNull(`${proc}/cwd`) : null;
     const bundle = invocation.bundle === null ? null : absoluteOrNull(invocation.bundle, cwd);
     const conmonName = this.conmonNames.get(invocation.id) ?? null;
     return {
@@ -520,29 +522,28 @@ export class ContainerWatcher extends EventEmitter {
   private precreate(session: Session, rec: ExecRecord, held: boolean): void {
     let spec: OciSpec | null = null;
     let specError: ContainerEvent['specError'] = null;
-    const ctx = this.diagnosticContext(session, rec.ts);
+    // Built only when something is to be said: this is the path to the listener.
+    const ctx = (): DiagnosticContext => this.diagnosticContext(session, rec.ts);
     try {
       if (session.bundle === null) {
         throw new SpecError('ERR_SPEC_RELATIVE_BUNDLE', `bundle ${session.invocation.bundle} is relative and the runtime's cwd is gone`, {
           bundle: session.invocation.bundle,
         });
       }
-      const root = this.rootOf(rec);
-      const reader = SpecCheck.recording(loadAddon().readFileInRoot);
-      const read = readBundleSpec(session.bundle, { root, cwd: null, readFile: reader.readFile });
+      const { root, read, bytes } = this.readSpec(session.bundle, rec);
       spec = read.spec;
-      session.specCheck = SpecCheck.of(root, read.configPath, reader.last());
+      session.specCheck = SpecCheck.of(root, read.configPath, bytes);
       const { annotations, dropped } = specAnnotations(spec);
       if (dropped.length > 0) {
         const why = `${dropped.length} annotation(s) of ${read.configPath} are not strings or exceed ${MAX_ANNOTATION_BYTES} bytes`;
-        this.diagnose(diagnostic('ERR_SPEC_ANNOTATIONS_DROPPED', 'degraded', why, ctx, { configPath: read.configPath, keys: dropped }));
+        this.diagnose(diagnostic('ERR_SPEC_ANNOTATIONS_DROPPED', 'degraded', why, ctx(), { configPath: read.configPath, keys: dropped }));
       }
       const hints: ResolveHints = { bundle: session.bundle, id: session.id, conmonName: this.conmonNames.get(session.id) ?? null };
       let resolved = resolveAnnotations(annotations, hints);
       if (resolved.manager === 'docker') resolved = resolveAnnotations(annotations, { ...hints, docker: readDockerContainer(root, spec, session.id) });
       session.meta = this.sandboxPods.resolve(resolved);
     } catch (err) {
-      const d = diagnosticFromError(err, 'ERR_SPEC_READ', 'degraded', ctx);
+      const d = diagnosticFromError(err, 'ERR_SPEC_READ', 'degraded', ctx());
       specError = { code: d.code, message: d.message };
       this.diagnose(d);
     }
@@ -695,10 +696,24 @@ export class ContainerWatcher extends EventEmitter {
     return session;
   }
 
-  /** The runtime's root, through which its paths resolve; the host's once it is gone. */
-  private rootOf(rec: ExecRecord): string {
+  /**
+   * The bundle's spec, read through the runtime's root, where its paths resolve, or through the
+   * host's once the runtime is gone (its root no longer opens).
+   */
+  private readSpec(bundle: string, rec: ExecRecord): { root: string; read: ReturnType<typeof readBundleSpec>; bytes: Buffer | null } {
     const proc = procDir(this.view, rec);
-    return proc !== null && readlinkOrNull(`${proc}/root`) !== null ? `${proc}/root` : this.view.hostRoot;
+    const attempt = (root: string): { root: string; read: ReturnType<typeof readBundleSpec>; bytes: Buffer | null } => {
+      const reader = SpecCheck.recording(loadAddon().readFileInRoot);
+      const read = readBundleSpec(bundle, { root, cwd: null, readFile: reader.readFile });
+      return { root, read, bytes: reader.last() };
+    };
+    if (proc === null) return attempt(this.view.hostRoot);
+    try {
+      return attempt(`${proc}/root`);
+    } catch (err) {
+      if (readlinkOrNull(`${proc}/root`) !== null) throw err;
+      return attempt(this.view.hostRoot);
+    }
   }
 
   private markCreated(session: Session, initPid: number, mntns: number | null, cgroupId: string | null, ts: bigint): void {
