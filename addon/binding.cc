@@ -37,64 +37,115 @@ const char* SourceName(ArgvSource s) {
   return "none";
 }
 
-Napi::Object ToJs(Napi::Env env, const Record& r) {
+// The records' property names, made once per environment. A key that is
+// already an internalized string costs no string-table lookup per property,
+// which was most of building a record (perf: InternalizeUtf8String under
+// napi_set_named_property).
+#define OCI_KEYS(X)                                                                               \
+  X(kind) X(cookie) X(allowed) X(count) X(reason) X(path) X(foundAt) X(runtime) X(binaryKind)     \
+  X(present) X(markError) X(ts) X(cgroupId) X(mntns) X(pid) X(tid) X(vpid) X(vtid) X(ppid) X(euid) \
+  X(flags) X(filename) X(held) X(argvSource) X(binary) X(argv) X(sessionPid) X(runtimeMntns)       \
+  X(errno) X(exitKind) X(status)
+
+enum KeyId {
+#define X(name) k_##name,
+  OCI_KEYS(X)
+#undef X
+  kKeyCount
+};
+
+// An array of the key strings, held by reference (Node-API 8 references
+// objects only); each batch takes its handles from it.
+struct Keys {
+  Napi::ObjectReference array;
+
+  explicit Keys(Napi::Env env) {
+    Napi::Array names = Napi::Array::New(env, kKeyCount);
+    Napi::Object warm = Napi::Object::New(env);
+    uint32_t i = 0;
+#define X(name)                                     \
+  {                                                 \
+    Napi::String key = Napi::String::New(env, #name); \
+    warm.Set(key, true); /* made internal, once */   \
+    names.Set(i++, key);                            \
+  }
+    OCI_KEYS(X)
+#undef X
+    array = Napi::Persistent(names.As<Napi::Object>());
+  }
+};
+
+// One batch's handles to the keys.
+class KeySet {
+ public:
+  KeySet(Keys& keys) {
+    Napi::Object names = keys.array.Value();
+    for (uint32_t i = 0; i < kKeyCount; i++) values_[i] = names.Get(i);
+  }
+  napi_value operator[](KeyId id) const { return values_[id]; }
+
+ private:
+  napi_value values_[kKeyCount];
+};
+
+Napi::Object ToJs(Napi::Env env, const KeySet& k, const Record& r) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("kind", KindName(r.kind));
+  o.Set(k[k_kind], KindName(r.kind));
   switch (r.kind) {
     case RecordKind::GateExpired:
-      o.Set("cookie", Napi::Number::New(env, static_cast<double>(r.cookie)));
-      o.Set("allowed", r.allowed);
+      o.Set(k[k_cookie], Napi::Number::New(env, static_cast<double>(r.cookie)));
+      o.Set(k[k_allowed], r.allowed);
       return o;
     case RecordKind::Lost:
-      o.Set("count", Napi::Number::New(env, static_cast<double>(r.count)));
-      o.Set("reason", r.reason);
+      o.Set(k[k_count], Napi::Number::New(env, static_cast<double>(r.count)));
+      o.Set(k[k_reason], r.reason);
       return o;
     case RecordKind::Binary:
-      o.Set("path", r.binary);
-      o.Set("foundAt", r.filename);
-      o.Set("runtime", r.runtime);
-      o.Set("binaryKind", r.exitKind);
-      o.Set("present", r.present);
-      o.Set("markError", r.reason);
+      o.Set(k[k_path], r.binary);
+      o.Set(k[k_foundAt], r.filename);
+      o.Set(k[k_runtime], r.runtime);
+      o.Set(k[k_binaryKind], r.exitKind);
+      o.Set(k[k_present], r.present);
+      o.Set(k[k_markError], r.reason);
       return o;
     default:
       break;
   }
   const oci_task& t = r.task;
-  o.Set("ts", Napi::BigInt::New(env, static_cast<uint64_t>(t.ts_ns)));
-  o.Set("cgroupId", Napi::BigInt::New(env, static_cast<uint64_t>(t.cgroup_id)));
-  o.Set("mntns", t.mntns);
-  o.Set("pid", t.pid);
-  o.Set("tid", t.tid);
-  o.Set("vpid", t.vpid);
-  o.Set("vtid", t.vtid);
-  o.Set("ppid", t.ppid);
-  o.Set("euid", t.euid);
-  o.Set("flags", r.flags);
-  o.Set("filename", r.filename);
+  o.Set(k[k_ts], Napi::BigInt::New(env, static_cast<uint64_t>(t.ts_ns)));
+  o.Set(k[k_cgroupId], Napi::BigInt::New(env, static_cast<uint64_t>(t.cgroup_id)));
+  o.Set(k[k_mntns], t.mntns);
+  o.Set(k[k_pid], t.pid);
+  o.Set(k[k_tid], t.tid);
+  o.Set(k[k_vpid], t.vpid);
+  o.Set(k[k_vtid], t.vtid);
+  o.Set(k[k_ppid], t.ppid);
+  o.Set(k[k_euid], t.euid);
+  o.Set(k[k_flags], r.flags);
+  o.Set(k[k_filename], r.filename);
   switch (r.kind) {
     case RecordKind::Exec:
     case RecordKind::RuntimeExec: {
-      o.Set("cookie", Napi::Number::New(env, static_cast<double>(r.cookie)));
-      o.Set("held", r.held);
-      o.Set("argvSource", SourceName(r.argvSource));
-      o.Set("binary", r.binary);
+      o.Set(k[k_cookie], Napi::Number::New(env, static_cast<double>(r.cookie)));
+      o.Set(k[k_held], r.held);
+      o.Set(k[k_argvSource], SourceName(r.argvSource));
+      o.Set(k[k_binary], r.binary);
       Napi::Array argv = Napi::Array::New(env, r.argv.size());
       for (size_t i = 0; i < r.argv.size(); i++) argv.Set(i, Napi::String::New(env, r.argv[i]));
-      o.Set("argv", argv);
+      o.Set(k[k_argv], argv);
       break;
     }
     case RecordKind::InitExec:
-      o.Set("sessionPid", r.sessionPid);
-      o.Set("runtimeMntns", r.runtimeMntns);
+      o.Set(k[k_sessionPid], r.sessionPid);
+      o.Set(k[k_runtimeMntns], r.runtimeMntns);
       break;
     case RecordKind::ExecFailed:
-      o.Set("errno", r.status);
+      o.Set(k[k_errno], r.status);
       break;
     case RecordKind::Exit:
-      o.Set("exitKind", r.exitKind);
-      o.Set("sessionPid", r.sessionPid);
-      o.Set("status", r.status);
+      o.Set(k[k_exitKind], r.exitKind);
+      o.Set(k[k_sessionPid], r.sessionPid);
+      o.Set(k[k_status], r.status);
       break;
     default:
       break;
@@ -113,8 +164,9 @@ std::vector<std::string> Strings(Napi::Value v) {
 void Deliver(Napi::Env env, Napi::Function callback, void*, Batch* batch) {
   std::unique_ptr<Batch> owned(batch);
   if (!env || !callback) return;
+  KeySet keys(*env.GetInstanceData<Keys>());
   Napi::Array arr = Napi::Array::New(env, owned->size());
-  for (size_t i = 0; i < owned->size(); i++) arr.Set(i, ToJs(env, (*owned)[i]));
+  for (size_t i = 0; i < owned->size(); i++) arr.Set(i, ToJs(env, keys, (*owned)[i]));
   callback.Call({arr});
 }
 
@@ -272,6 +324,7 @@ Napi::Value ReadFileInRootJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new Keys(env));
   exports.Set("Watcher", Watcher::Init(env));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRootJs));
   return exports;
