@@ -717,7 +717,6 @@ export class ContainerWatcher extends EventEmitter {
   }
 
   private markCreated(session: Session, initPid: number, mntns: number | null, cgroupId: string | null, ts: bigint): void {
-    this.checkSpecUnchanged(session, ts);
     session.created = true;
     session.initPid = initPid;
     session.mntns = mntns;
@@ -725,6 +724,8 @@ export class ContainerWatcher extends EventEmitter {
     this.byInitPid.set(initPid, session);
     if (this.mode === 'fanotify-only') this.native.watchPid(initPid, EXIT_KIND.container, session.runtime.pid);
     this.publish(this.event('create', session, ts));
+    // After `create`, not on its way: a second read of config.json that only a diagnostic needs.
+    this.checkSpecUnchanged(session, ts);
   }
 
   private onInitExec(rec: InitExecRecord): void {
