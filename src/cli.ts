@@ -1,4 +1,5 @@
 // The `ocinotify` command: watch (table or NDJSON), list and doctor.
+import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -162,11 +163,14 @@ async function runWatch(args: string[]): Promise<number> {
     log.warn(`gate budget expired for ${JSON.stringify(e.id)}: ${e.allowed ? 'allowed (fail-open)' : 'denied (fail-closed)'}`),
   );
   watcher.on('error', (err: Error) => log.error(`a record could not be processed: ${err.message}`));
+  // Written as each event is emitted, not from an async iterator a microtask later: the line is
+  // out before a held runtime is let go.
+  watcher.on('event', (event: ContainerEvent) => {
+    log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
+    out(json ? JSON.stringify(event) : tableRow(event));
+  });
   try {
-    for await (const event of watcher) {
-      log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
-      out(json ? JSON.stringify(event) : tableRow(event));
-    }
+    if (!stop.signal.aborted) await once(watcher, 'close');
   } finally {
     server?.close();
   }
