@@ -1,5 +1,6 @@
 // N-API glue: convert, call, convert back. Everything with opinions lives in
 // src/ (TypeScript) or in the reactor.
+#include <malloc.h>
 #include <napi.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -323,10 +324,20 @@ Napi::Value ReadFileInRootJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(env, data.data(), data.size());
 }
 
+// Hands the kernel back the pages malloc holds free in any arena; true if it released some.
+Napi::Value TrimMallocJs(const Napi::CallbackInfo& info) {
+#ifdef __GLIBC__
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new Keys(env));
   exports.Set("Watcher", Watcher::Init(env));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRootJs));
+  exports.Set("trimMalloc", Napi::Function::New(env, TrimMallocJs));
   return exports;
 }
 

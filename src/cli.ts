@@ -11,6 +11,7 @@ import { OciNotifyError } from './errors.js';
 import type { ContainerEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from './events.js';
 import type { TimeoutPolicy } from './gate.js';
 import type { DiagnosticEvent } from './diagnostics.js';
+import { loadAddon } from './native.js';
 import { ContainerWatcher } from './watcher.js';
 
 const USAGE = `usage: ocinotify <command> [options]
@@ -47,6 +48,12 @@ exit codes:
 `;
 
 const MODES: readonly string[] = ['auto', 'full', 'fanotify-only', 'ebpf-only'];
+/**
+ * How long the node stays without a container event before the watcher hands malloc's free
+ * pages back to the kernel. A burst of containers leaves megabytes free in malloc's arenas
+ * that glibc keeps (V8's memory reducer shrinks its own heap after a quiet while, not those).
+ */
+const QUIET_TRIM_MS = 20_000;
 
 class UsageError extends Error {}
 
@@ -146,6 +153,8 @@ async function runWatch(args: string[]): Promise<number> {
   }
   if (json) out(JSON.stringify(ready));
   else out(row(COLUMNS));
+  const trim = setTimeout(() => loadAddon().trimMalloc(), QUIET_TRIM_MS).unref();
+  watcher.on('event', () => trim.refresh());
   watcher.on('lost', (e: LostEvent) => {
     if (json) out(JSON.stringify(e));
     log.warn(`lost ${e.count} records (${e.reason})`);

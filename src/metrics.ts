@@ -121,6 +121,14 @@ export class WatcherMetrics {
     out.push(`ocinotify_runtimes_held ${stats.heldNow}`);
     family('ocinotify_containers_tracked', 'gauge', 'Containers followed until their exit.');
     out.push(`ocinotify_containers_tracked ${stats.containers}`);
+    // The names Prometheus client libraries use for the same numbers.
+    const memory = process.memoryUsage();
+    family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.');
+    out.push(`process_resident_memory_bytes ${memory.rss}`);
+    family('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap size in bytes.');
+    out.push(`nodejs_heap_size_total_bytes ${memory.heapTotal}`);
+    family('nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use in bytes.');
+    out.push(`nodejs_heap_size_used_bytes ${memory.heapUsed}`);
     return `${out.join('\n')}\n`;
   }
 }

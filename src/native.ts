@@ -148,6 +148,8 @@ export interface NativeWatcher {
 interface Addon {
   Watcher: new (options: NativeOptions, onBatch: (batch: NativeRecord[]) => void) => NativeWatcher;
   readFileInRoot(root: string, path: string, maxBytes: number): Buffer;
+  /** glibc's malloc_trim(0): free pages of every malloc arena back to the kernel; false if none (or not glibc). */
+  trimMalloc(): boolean;
 }
 
 let addon: Addon | undefined;
