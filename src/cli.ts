@@ -154,7 +154,6 @@ async function runWatch(args: string[]): Promise<number> {
   if (json) out(JSON.stringify(ready));
   else out(row(COLUMNS));
   const trim = setTimeout(() => loadAddon().trimMalloc(), QUIET_TRIM_MS).unref();
-  watcher.on('event', () => trim.refresh());
   watcher.on('lost', (e: LostEvent) => {
     if (json) out(JSON.stringify(e));
     log.warn(`lost ${e.count} records (${e.reason})`);
@@ -175,6 +174,7 @@ async function runWatch(args: string[]): Promise<number> {
   // Written as each event is emitted, not from an async iterator a microtask later: the line is
   // out before a held runtime is let go.
   watcher.on('event', (event: ContainerEvent) => {
+    trim.refresh();
     log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
     out(json ? JSON.stringify(event) : tableRow(event));
   });
