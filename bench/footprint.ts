@@ -6,6 +6,11 @@ import type { CliWatcher } from './processes.js';
 
 const BUNDLES = 64;
 const BATCH = 1000;
+/**
+ * How long after the last container the settled RSS is read: V8 shrinks its heap after ~15 s
+ * of low allocation, and `watch` hands malloc's free pages back after 20 s without an event.
+ */
+export const QUIET_S = 30;
 
 export interface Churn {
   /** containers of this churn (the watcher saw others before it) */
@@ -16,7 +21,12 @@ export interface Churn {
   /** stopped short of the target to stay within the time budget */
   cutShort: boolean;
   watcherCpuSeconds: number;
+  /** RSS once the node has been quiet for QUIET_S: what a long-running watcher settles at */
   rssKb: number;
+  /** RSS 1 s after the last container */
+  rssKbAtEnd: number;
+  /** the highest RSS of the watcher's life (VmHWM), the churn included */
+  peakRssKb: number;
   accuracy: Accuracy;
 }
 
@@ -37,7 +47,7 @@ export async function churn(
   for (let next = 0; ran.length < target; ) {
     const last = process.hrtime.bigint() - begin;
     const perBatch = ran.length > 0 ? last / BigInt(Math.ceil(ran.length / BATCH)) : 0n;
-    if (process.hrtime.bigint() + perBatch > deadlineNs) {
+    if (process.hrtime.bigint() + perBatch + BigInt(QUIET_S) * 1_000_000_000n > deadlineNs) {
       cutShort = true;
       break;
     }
@@ -48,16 +58,22 @@ export async function churn(
     ran.push(...result.ran);
     for (const line of result.failures) failed.add(line.split(' ')[0]!);
   }
+  const end = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, 1000));
+  const cpu = cli.cpuSeconds() - cpu0;
+  const rssKbAtEnd = cli.rssKb();
+  await new Promise((r) => setTimeout(r, (QUIET_S - 1) * 1000));
   const events = cli.events.filter((e) => e.id.startsWith('churn-'));
   const podOf = (id: string): string => `pod-churn-b${Number(id.slice('churn-'.length)) % BUNDLES}`;
   return {
     containers: ran.length,
     watcherContainers: new Set(cli.events.filter((e) => e.type === 'precreate').map((e) => e.id)).size,
-    seconds: Number(process.hrtime.bigint() - begin) / 1e9,
+    seconds: Number(end - begin) / 1e9,
     cutShort,
-    watcherCpuSeconds: cli.cpuSeconds() - cpu0,
+    watcherCpuSeconds: cpu,
     rssKb: cli.rssKb(),
+    rssKbAtEnd,
+    peakRssKb: cli.peakRssKb(),
     accuracy: accuracy(ran, events, podOf, false, failed),
   };
 }
