@@ -7,10 +7,10 @@ import type { CliWatcher } from './processes.js';
 const BUNDLES = 64;
 const BATCH = 1000;
 /**
- * How long after the last container the settled RSS is read: V8 shrinks its heap after ~15 s
- * of low allocation, and `watch` hands malloc's free pages back after 20 s without an event.
+ * How long after the last container the settled RSS is read: V8 shrinks its heap after 15 to
+ * 30 s of low allocation, and `watch` hands malloc's free pages back after 20 s without an event.
  */
-export const QUIET_S = 30;
+export const QUIET_S = 60;
 
 export interface Churn {
   /** containers of this churn (the watcher saw others before it) */
@@ -25,6 +25,8 @@ export interface Churn {
   rssKb: number;
   /** RSS 1 s after the last container */
   rssKbAtEnd: number;
+  /** RSS each second of the quiet after the churn, from 1 s to QUIET_S */
+  quietRssKb?: number[];
   /** the highest RSS of the watcher's life (VmHWM), the churn included */
   peakRssKb: number;
   accuracy: Accuracy;
@@ -62,7 +64,11 @@ export async function churn(
   await new Promise((r) => setTimeout(r, 1000));
   const cpu = cli.cpuSeconds() - cpu0;
   const rssKbAtEnd = cli.rssKb();
-  await new Promise((r) => setTimeout(r, (QUIET_S - 1) * 1000));
+  const quietRssKb = [rssKbAtEnd];
+  for (let s = 2; s <= QUIET_S; s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    quietRssKb.push(cli.rssKb());
+  }
   const events = cli.events.filter((e) => e.id.startsWith('churn-'));
   const podOf = (id: string): string => `pod-churn-b${Number(id.slice('churn-'.length)) % BUNDLES}`;
   return {
@@ -73,6 +79,7 @@ export async function churn(
     watcherCpuSeconds: cpu,
     rssKb: cli.rssKb(),
     rssKbAtEnd,
+    quietRssKb,
     peakRssKb: cli.peakRssKb(),
     accuracy: accuracy(ran, events, podOf, false, failed),
   };

@@ -119,7 +119,12 @@ export function renderTable(r: Results): string {
     rows.push(['RSS of `ocinotify watch --json`, idle', '≤ 60 MB', mb(footprint.idleRssKb), met(footprint.idleRssKb <= 60 * 1024)]);
     if (footprint.churn && footprint.growthPct !== undefined) {
       const c = footprint.churn;
-      const atEnd = c.rssKbAtEnd === undefined ? '' : `; 1 s after the last container ${mb(c.rssKbAtEnd)} (${pct((c.rssKbAtEnd / footprint.idleRssKb - 1) * 100)}), peak ${mb(c.peakRssKb)}`;
+      const back = c.quietRssKb?.findIndex((kb) => kb <= footprint.idleRssKb * 1.05) ?? -1;
+      const atEnd =
+        c.rssKbAtEnd === undefined
+          ? ''
+          : `; 1 s after the last container ${mb(c.rssKbAtEnd)} (${pct((c.rssKbAtEnd / footprint.idleRssKb - 1) * 100)}), peak ${mb(c.peakRssKb)}` +
+            (back >= 0 ? `, within 5 % of idle again ${back + 1} s after the last container` : '');
       rows.push([
         `RSS after ${n(c.watcherContainers)} containers reported (${n(c.watcherContainers - (footprint.foreignContainers ?? 0))} of ours)${c.cutShort ? ', cut short by the time budget' : ''}, the node quiet for ${QUIET_S} s`,
         'growth ≤ 5 %',
