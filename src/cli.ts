@@ -49,9 +49,9 @@ exit codes:
 
 const MODES: readonly string[] = ['auto', 'full', 'fanotify-only', 'ebpf-only'];
 /**
- * How long the node stays without a container event before the watcher hands malloc's free
- * pages back to the kernel. A burst of containers leaves megabytes free in malloc's arenas
- * that glibc keeps (V8's memory reducer shrinks its own heap after a quiet while, not those).
+ * How long the node stays without a container event before the watcher collects its heap and
+ * hands malloc's free pages back to the kernel. A burst of containers leaves megabytes free in
+ * malloc's arenas that glibc keeps, and V8's memory reducer does not always shrink the heap.
  */
 const QUIET_TRIM_MS = 20_000;
 
@@ -153,7 +153,12 @@ async function runWatch(args: string[]): Promise<number> {
   }
   if (json) out(JSON.stringify(ready));
   else out(row(COLUMNS));
-  const trim = setTimeout(() => loadAddon().trimMalloc(), QUIET_TRIM_MS).unref();
+  const trim = setTimeout(() => {
+    // A full collection first (bin/ocinotify runs node with --expose-gc): V8's own memory
+    // reducer does the same after a burst, but not every time.
+    (globalThis as { gc?: () => void }).gc?.();
+    loadAddon().trimMalloc();
+  }, QUIET_TRIM_MS).unref();
   watcher.on('lost', (e: LostEvent) => {
     if (json) out(JSON.stringify(e));
     log.warn(`lost ${e.count} records (${e.reason})`);
