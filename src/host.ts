@@ -1,10 +1,6 @@
-// Reading facts about host processes: their /proc directory, namespaces, cgroup and pid files.
+// Reading facts about host processes: their /proc directory, namespaces, cgroup and argv.
 import { closeSync, openSync, readFileSync, readSync, readlinkSync, statSync } from 'node:fs';
-import { join, posix } from 'node:path';
-import { loadAddon } from './native.js';
-
-const MAX_PID_FILE_BYTES = 64;
-const MAX_STATE_FILE_BYTES = 1024 * 1024;
+import { join } from 'node:path';
 
 export interface HostView {
   /** where the host's filesystem is mounted: '/' unless the watcher runs in a pod */
@@ -104,37 +100,4 @@ export function cgroupIdOf(proc: string): string | null {
   } catch {
     return null;
   }
-}
-
-function readSmall(root: string, path: string, max: number): string {
-  return loadAddon().readFileInRoot(root, path, max).toString('utf8');
-}
-
-/** A pid file as runtimes write it: decimal digits, maybe a newline. */
-export function readPidFile(root: string, path: string): number | null {
-  try {
-    const text = readSmall(root, path, MAX_PID_FILE_BYTES).trim();
-    if (!/^[1-9][0-9]{0,9}$/.test(text)) return null;
-    const pid = Number(text);
-    return pid <= 0x3fffffff ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The init pid a runtime recorded in its state directory (runc/youki state.json, crun status). */
-export function readStatePid(root: string, stateDir: string, id: string): number | null {
-  const candidates: [string, string][] = [
-    [posix.join(stateDir, id, 'state.json'), 'init_process_pid'],
-    [posix.join(stateDir, id, 'status'), 'pid'],
-  ];
-  for (const [path, key] of candidates) {
-    try {
-      const value = (JSON.parse(readSmall(root, path, MAX_STATE_FILE_BYTES)) as Record<string, unknown>)[key];
-      if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
-    } catch {
-      // not this runtime's layout
-    }
-  }
-  return null;
 }

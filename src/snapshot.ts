@@ -9,7 +9,7 @@ import type { RuntimeBinary } from './runtimes.js';
  * Where runtimes keep one directory per container. `nested`: one more level for the
  * manager's namespace (containerd's k8s.io, docker's moby).
  */
-export const STATE_ROOTS: readonly { runtime: RuntimeName; dir: string; nested: boolean }[] = [
+const STATE_ROOTS: readonly { runtime: RuntimeName; dir: string; nested: boolean }[] = [
   { runtime: 'runc', dir: '/run/runc', nested: false },
   { runtime: 'runc', dir: '/run/containerd/runc', nested: true },
   { runtime: 'runc', dir: '/run/docker/runtime-runc', nested: true },
