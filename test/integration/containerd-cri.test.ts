@@ -3,11 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerEvent } from '../../src/index.js';
 import { CONTAINERD_CRI_KEYS as KEYS } from '../../src/annotations/index.js';
 import { Containerd, K8S_NAMESPACE } from './containerd.js';
 import { containerConfig, CriClient, hostNetworkPod, type PodSandboxConfig } from './cri/client.js';
-import { CRI_FIXTURE, Lab, lifecycle, privileged, Recorder, RUNC } from './harness.js';
+import { CRI_FIXTURE, Lab, expectSteps, lifecycle, privileged, Recorder, RUNC } from './harness.js';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE } from './oci-image.js';
 
 const PODS = 3;
@@ -79,10 +78,10 @@ describe.skipIf(!privileged())('containerd CRI, real', () => {
   }
 
   function expectReported(asked: Asked): void {
-    const events = rec.of(asked.id);
-    expect(events.map((e) => e.type), asked.id).toEqual(STEPS);
-    for (const e of events) {
-      expect(e, `${asked.id} ${e.type}`).toMatchObject({
+    expectSteps(
+      rec.of(asked.id),
+      asked.id,
+      {
         manager: 'containerd',
         pod: asked.pod,
         container: { name: asked.name, type: asked.type, image: asked.image },
@@ -90,16 +89,10 @@ describe.skipIf(!privileged())('containerd CRI, real', () => {
         containerdNamespace: K8S_NAMESPACE,
         bundle: join(ctd.dir, 'state', 'io.containerd.runtime.v2.task', K8S_NAMESPACE, asked.id),
         runtime: { name: 'runc', path: RUNC },
-      });
-    }
-    const [precreate, create, start, exit] = events as [ContainerEvent, ContainerEvent, ContainerEvent, ContainerEvent];
-    expect(precreate.held).toBe(true);
-    expect(precreate.specError).toBeNull();
-    expect(create.pid).toBeGreaterThan(0);
-    expect(start.pid).toBe(create.pid);
-    expect(create.cgroupId).toMatch(/^[1-9][0-9]*$/);
-    // StopContainer with timeout 0 and StopPodSandbox both SIGKILL.
-    expect([exit.exitCode, exit.signal]).toEqual([137, 9]);
+      },
+      // StopContainer with timeout 0, StopPodSandbox and `ctr task kill -s KILL` all SIGKILL.
+      { exitCode: 137, signal: 9 },
+    );
   }
 
   it(`reports ${PODS} pods of 1 sandbox + ${CONTAINERS_PER_POD} containers each, once per step, as asked`, async () => {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentRootfs, imageVolumes } from './agent-pod.js';
+import { AGENT, agentRootfs, imageVolumes, pollUntil, removeAgent } from './agent-pod.js';
 import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
 import { PodmanLab } from './managers.js';
 import { parseYaml, podmanArgs, readDaemonSet, readEntrypoint } from './manifest.js';
@@ -83,37 +83,27 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
     log = join(podman.dir, 'agent.log');
     const { options, args } = podmanArgs(pod, entrypoint);
     await podman.podman([
-      'run', '-d', '--name', 'ocinotify-agent', '--cgroup-parent', `/${podman.cgroupParent}`,
+      'run', '-d', '--name', AGENT, '--cgroup-parent', `/${podman.cgroupParent}`,
       '--log-driver', 'k8s-file', '--log-opt', `path=${log}`,
       ...options,
       ...imageVolumes(packageDir),
       '--rootfs', rootfs,
       ...args,
     ]);
-    const deadline = Date.now() + 30_000;
-    while (!lines().some((l) => l.type === 'ready')) {
-      if (Date.now() > deadline) throw new Error(`agent not ready: ${readFileSync(log, 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (!(await pollUntil(() => lines().some((l) => l.type === 'ready'), 30_000))) throw new Error(`agent not ready: ${readFileSync(log, 'utf8')}`);
   }, 60_000);
 
-  afterAll(async () => {
-    await podman?.podman(['stop', '--time', '5', 'ocinotify-agent']).catch(() => undefined);
-    await podman?.cleanup();
-    await lab?.cleanup();
-  });
+  afterAll(() => removeAgent(podman, lab));
 
   it('runs in full mode and reports containers created on the host, held, with pod metadata', async () => {
     expect(lines()[0]).toMatchObject({ type: 'ready', mode: 'full' });
-    const caps = JSON.parse(await podman.podman(['inspect', '--format', '{{json .EffectiveCaps}}', 'ocinotify-agent'])) as string[];
+    const caps = JSON.parse(await podman.podman(['inspect', '--format', '{{json .EffectiveCaps}}', AGENT])) as string[];
     expect(caps.sort()).toEqual(['CAP_BPF', 'CAP_DAC_READ_SEARCH', 'CAP_PERFMON', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE']);
     const host = new Recorder({ snapshot: false });
     try {
       const ids = Array.from({ length: 4 }, (_, i) => `ds-${i}`);
       for (const id of ids) await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
-      const deadline = Date.now() + 10_000;
-      const done = () => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit'));
-      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await pollUntil(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 10_000);
       for (const id of ids) {
         const mine = lines().filter((l) => l.id === id);
         expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);

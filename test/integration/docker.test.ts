@@ -4,8 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerEvent } from '../../src/index.js';
-import { Recorder, privileged } from './harness.js';
+import { Recorder, expectSteps, privileged } from './harness.js';
 import { cgroupDirs, mountsUnder } from './host-setup.js';
 import { DockerLab } from './managers.js';
 
@@ -39,22 +38,18 @@ describe.skipIf(!privileged())('real docker (dockerd -> containerd -> shim -> ru
 
   function expectExactlyOnce(name: string): void {
     const id = idsByName.get(name)!;
-    const events = rec.of(id);
-    expect(events.map((e) => e.type), name).toEqual(['precreate', 'create', 'start', 'exit']);
-    const [pre, create, start, exit] = events as [ContainerEvent, ContainerEvent, ContainerEvent, ContainerEvent];
-    for (const e of events) {
-      expect(e.manager).toBe('docker');
-      expect(e.container).toEqual({ name, type: null, image: lab.image });
-      expect(e.pod).toBeNull();
-      expect(e.runtime.name).toBe('runc');
-      expect(e.bundle).toBe(join(lab.execRoot, 'containerd/daemon/io.containerd.runtime.v2.task/moby', id));
-    }
-    expect(pre.held).toBe(true);
-    expect(pre.specError).toBeNull();
-    expect(create.pid).toBeGreaterThan(0);
-    expect(start.pid).toBe(create.pid);
-    expect(BigInt(create.monotonicNs)).toBeLessThan(BigInt(start.monotonicNs));
-    expect(exit.exitCode).toBe(137);
+    expectSteps(
+      rec.of(id),
+      name,
+      {
+        manager: 'docker',
+        container: { name, type: null, image: lab.image },
+        pod: null,
+        runtime: { name: 'runc' },
+        bundle: join(lab.execRoot, 'containerd/daemon/io.containerd.runtime.v2.task/moby', id),
+      },
+      { exitCode: 137 },
+    );
   }
 
   it(`reports ${COUNT} docker containers exactly once per step, named from docker's state`, async () => {

@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentRootfs, imageVolumes } from './agent-pod.js';
+import { AGENT, agentRootfs, imageVolumes, pollUntil, removeAgent } from './agent-pod.js';
 import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
 import { PodmanLab } from './managers.js';
 
@@ -50,7 +50,7 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
     out = join(podman.dir, 'out');
     mkdirSync(out);
     await podman.podman([
-      'run', '-d', '--name', 'ocinotify-agent', '--cgroup-parent', `/${podman.cgroupParent}`,
+      'run', '-d', '--name', AGENT, '--cgroup-parent', `/${podman.cgroupParent}`,
       ...POD_PRIVILEGES,
       ...imageVolumes('/ocinotify'),
       '-v', '/:/host:ro,rslave',
@@ -58,18 +58,10 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
       '--rootfs', rootfs,
       '/bin/sh', '-c', 'exec node /ocinotify/bin/ocinotify watch --json --host-root /host >/out/events.ndjson 2>/out/stderr.log',
     ]);
-    const deadline = Date.now() + 20_000;
-    while (!lines().some((l) => l.type === 'ready')) {
-      if (Date.now() > deadline) throw new Error(`agent not ready: ${readFileSync(join(out, 'stderr.log'), 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (!(await pollUntil(() => lines().some((l) => l.type === 'ready'), 20_000))) throw new Error(`agent not ready: ${readFileSync(join(out, 'stderr.log'), 'utf8')}`);
   }, 60_000);
 
-  afterAll(async () => {
-    await podman?.podman(['stop', '--time', '5', 'ocinotify-agent']).catch(() => undefined);
-    await podman?.cleanup();
-    await lab?.cleanup();
-  });
+  afterAll(() => removeAgent(podman, lab));
 
   it('runs in full mode without the host pid namespace and resolves host containers', async () => {
     expect(lines()[0]).toMatchObject({ type: 'ready', mode: 'full' });
@@ -77,9 +69,7 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
     try {
       const ids = Array.from({ length: 6 }, (_, i) => `in-pod-${i}`);
       for (const id of ids) await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
-      const deadline = Date.now() + 10_000;
-      const done = () => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit'));
-      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await pollUntil(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 10_000);
       for (const id of ids) {
         const mine = lines().filter((l) => l.id === id);
         expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);

@@ -1,6 +1,6 @@
 // create/start/kill/delete of real runc containers through the full kernel path.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, Recorder, criAnnotations, lifecycle, privileged } from './harness.js';
+import { Lab, Recorder, criAnnotations, expectSteps, lifecycle, privileged } from './harness.js';
 
 const COUNT = 50;
 
@@ -23,26 +23,18 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
   }
 
   function expectExactlyOnce(id: string): void {
-    const types = rec.of(id).map((e) => e.type);
-    expect(types, id).toEqual(['precreate', 'create', 'start', 'exit']);
-    const [pre, create, start, exit] = rec.of(id);
-    for (const e of [pre!, create!, start!, exit!]) {
-      expect(e.manager).toBe('containerd');
-      expect(e.pod).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
-      expect(e.container).toEqual({ name: `c-${id}`, type: 'container', image: 'demo.local/busybox:1' });
-      expect(e.sandboxId).toBe(criAnnotations(id)['io.kubernetes.cri.sandbox-id']);
-      expect(e.runtime.name).toBe('runc');
-    }
-    expect(pre!.held).toBe(true);
-    expect(pre!.specError).toBeNull();
-    expect(BigInt(pre!.monotonicNs)).toBeLessThan(BigInt(start!.monotonicNs));
-    expect(BigInt(create!.monotonicNs)).toBeLessThan(BigInt(start!.monotonicNs));
-    expect(create!.pid).toBeGreaterThan(0);
-    expect(start!.pid).toBe(create!.pid);
-    expect(create!.mntns).toBeGreaterThan(0);
-    expect(create!.cgroupId).toMatch(/^[1-9][0-9]*$/);
-    expect(exit!.exitCode).toBe(137);
-    expect(exit!.signal).toBe(9);
+    expectSteps(
+      rec.of(id),
+      id,
+      {
+        manager: 'containerd',
+        pod: { name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` },
+        container: { name: `c-${id}`, type: 'container', image: 'demo.local/busybox:1' },
+        sandboxId: criAnnotations(id)['io.kubernetes.cri.sandbox-id'],
+        runtime: { name: 'runc' },
+      },
+      { exitCode: 137, signal: 9 },
+    );
   }
 
   it(`reports ${COUNT} sequential containers exactly once per step`, async () => {

@@ -2,8 +2,7 @@
 // The spec names neither the container nor a pod: the name comes from conmon's -n.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerEvent } from '../../src/index.js';
-import { Recorder, privileged } from './harness.js';
+import { Recorder, expectSteps, privileged } from './harness.js';
 import { cgroupDirs, mountsUnder } from './host-setup.js';
 import { PodmanLab } from './managers.js';
 
@@ -36,23 +35,13 @@ describe.skipIf(!privileged())('real podman (conmon -> runc)', () => {
 
   function expectExactlyOnce(name: string): void {
     const id = idsByName.get(name)!;
-    const events = rec.of(id);
-    expect(events.map((e) => e.type), name).toEqual(['precreate', 'create', 'start', 'exit']);
-    const [pre, create, start, exit] = events as [ContainerEvent, ContainerEvent, ContainerEvent, ContainerEvent];
-    for (const e of events) {
-      expect(e.id).toMatch(/^[0-9a-f]{64}$/);
-      expect(e.manager).toBe('podman');
-      expect(e.container).toEqual({ name, type: null, image: null });
-      expect(e.pod).toBeNull();
-      expect(e.runtime.name).toBe('runc');
-      expect(e.bundle).toBe(lab.bundleOf(id));
-    }
-    expect(pre.held).toBe(true);
-    expect(pre.specError).toBeNull();
-    expect(create.pid).toBeGreaterThan(0);
-    expect(start.pid).toBe(create.pid);
-    expect(BigInt(create.monotonicNs)).toBeLessThan(BigInt(start.monotonicNs));
-    expect(exit.exitCode).toBe(137);
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expectSteps(
+      rec.of(id),
+      name,
+      { manager: 'podman', container: { name, type: null, image: null }, pod: null, runtime: { name: 'runc' }, bundle: lab.bundleOf(id) },
+      { exitCode: 137 },
+    );
   }
 
   it(`reports ${COUNT} podman containers exactly once per step, named from conmon`, async () => {
