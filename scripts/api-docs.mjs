@@ -20,10 +20,14 @@ function kindOf(decl) {
   return 'const';
 }
 
+/** Overloads tagged @internal are for the tests (stripInternal drops them from the .d.ts too). */
+const isPublic = (sig) => !sig.getJsDocTags().some((t) => t.name === 'internal');
+
 /** The declaration's source text without bodies and comments: what a reader of the .d.ts sees. */
 function signature(symbol, decl) {
   if (ts.isFunctionDeclaration(decl))
     return checker.getSignaturesOfType(checker.getTypeOfSymbol(symbol), ts.SignatureKind.Call)
+      .filter(isPublic)
       .map((s) => `function ${symbol.name}${checker.signatureToString(s, undefined, FLAGS)}`)
       .join('\n');
   if (ts.isTypeAliasDeclaration(decl)) return `type ${symbol.name} = ${oneLine(decl.type.getText())}`;
@@ -35,7 +39,7 @@ function members(symbol, decl) {
   const rows = [];
   const type = ts.isClassDeclaration(decl) ? checker.getTypeOfSymbol(symbol) : undefined;
   if (type) {
-    for (const s of type.getConstructSignatures())
+    for (const s of type.getConstructSignatures().filter(isPublic))
       rows.push([`new ${symbol.name}${checker.signatureToString(s, undefined, FLAGS)}`, ts.displayPartsToString(s.getDocumentationComment(checker))]);
   }
   const instance = checker.getDeclaredTypeOfSymbol(symbol);

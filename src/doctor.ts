@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { ContainerWatcher } from './watcher.js';
-import { discoverRuntimes } from './runtimes.js';
+import { discoverRuntimes } from './host/runtimes.js';
 import type { WatchMode } from './events.js';
 
 export interface DoctorReport {

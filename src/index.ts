@@ -7,7 +7,7 @@ export { readBundleSpec, parseSpec, specAnnotations, specCandidates, MAX_SPEC_BY
 export { resolveAnnotations, detectManager, type Manager, type ResolvedMetadata, type PodRef, type ContainerType } from './annotations/index.js';
 export { ArgvError, OciNotifyError, SpecError } from './errors.js';
 export { DIAGNOSTIC_CODES, type DiagnosticCode, type DiagnosticEvent, type DiagnosticImpact, type RuntimeSummary } from './diagnostics.js';
-export { discoverRuntimes, runtimeCandidates, KNOWN_RUNTIME_PATHS, type RuntimeBinary } from './runtimes.js';
+export { discoverRuntimes, runtimeCandidates, KNOWN_RUNTIME_PATHS, type RuntimeBinary } from './host/runtimes.js';
 export { doctor, type DoctorReport } from './doctor.js';
 export { listContainers, type ListedContainer, type ListOptions } from './list.js';
 export { WatcherMetrics, serveMetrics, parseMetricsAddress, MetricsAddressError, MetricsListenError } from './metrics.js';

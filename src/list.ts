@@ -2,11 +2,10 @@
 // state directories - the same scan the watcher's `existing` events come from, without attaching.
 import { resolveAnnotations, type ContainerType, type Manager, type PodRef } from './annotations/index.js';
 import type { RuntimeName } from './argv.js';
-import { cgroupIdOf, hostProcDir, inodeOrNull, type HostView } from './host.js';
-import { discoverRuntimes } from './runtimes.js';
-import { scanExisting } from './snapshot.js';
-
-const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
+import { cgroupIdOf, hostProcDir, hostView, inodeOrNull } from './host/proc.js';
+import { liveReads } from './host/reads.js';
+import { discoverRuntimes } from './host/runtimes.js';
+import { scanExisting, userStateRoots } from './host/state.js';
 
 export interface ListedContainer {
   id: string;
@@ -37,10 +36,9 @@ export interface ListOptions {
 /** Every live container under the known (and given) state roots, sorted by namespace, pod, id. */
 export function listContainers(options: ListOptions = {}): ListedContainer[] {
   const hostRoot = options.hostRoot ?? '/';
-  const view: HostView = { hostRoot, inInitPidns: inodeOrNull('/proc/self/ns/pid') === INIT_PIDNS_INO };
-  const runtimes = discoverRuntimes({ hostRoot, extraPaths: [...(options.runtimePaths ?? [])] });
-  const extra = (options.stateRoots ?? []).map((dir) => ({ runtime: 'runc' as const, dir, nested: false }));
-  const listed = scanExisting(view, runtimes, extra).map((c): ListedContainer => {
+  const view = hostView(hostRoot, liveReads);
+  const runtimes = discoverRuntimes({ hostRoot, extraPaths: [...(options.runtimePaths ?? [])] }, view.reads);
+  const listed = scanExisting(view, runtimes, userStateRoots(options.stateRoots ?? [])).map((c): ListedContainer => {
     const meta = resolveAnnotations(c.annotations, { bundle: c.bundle, id: c.id });
     const proc = hostProcDir(view, c.initPid);
     return {
@@ -48,8 +46,8 @@ export function listContainers(options: ListOptions = {}): ListedContainer[] {
       runtime: c.runtime,
       manager: meta.manager,
       pid: c.initPid,
-      mntns: inodeOrNull(`${proc}/ns/mnt`),
-      cgroupId: cgroupIdOf(proc),
+      mntns: inodeOrNull(view.reads, `${proc}/ns/mnt`),
+      cgroupId: cgroupIdOf(view.reads, proc),
       started: c.started,
       bundle: c.bundle,
       pod: meta.pod,

@@ -5,7 +5,7 @@ import { resolveAnnotations, type ResolvedMetadata, type ResolveHints } from './
 import { parseRuntimeArgv, runtimeNameOf, type RuntimeInvocation, type RuntimeName } from './argv.js';
 import { ArgvError, OciNotifyError, SpecError } from './errors.js';
 import { normalizeVerdict, timeoutPolicyFor, type GateVerdict, type TimeoutPolicy, type TimeoutRule, type Verdict } from './gate.js';
-import { liveRuntimePids, scanExisting, startTimeOf, type ExistingContainer } from './snapshot.js';
+import { defaultStateRoot, liveRuntimePids, scanExisting, userStateRoots, type ExistingContainer } from './host/state.js';
 import {
   decodeStatus,
   type ContainerEvent,
@@ -14,19 +14,10 @@ import {
   type RuntimeChangeEvent,
   type WatchMode,
 } from './events.js';
-import {
-  cgroupIdOf,
-  hostProcDir,
-  inodeOrNull,
-  procDir,
-  readCmdline,
-  readlinkOrNull,
-  type HostView,
-} from './host.js';
+import { cgroupIdOf, hostProcDir, hostView, inodeOrNull, ownPidns, procDir, readCmdline, startTimeOf, type HostView } from './host/proc.js';
 import {
   EXIT_KIND,
   RECORD_FLAG,
-  loadAddon,
   type BinaryRecord,
   type ExecFailedRecord,
   type ExecRecord,
@@ -36,7 +27,7 @@ import {
   type NativeStats,
   type NativeWatcher,
 } from './native.js';
-import { DEFAULT_STATE_ROOTS, discoverRuntimes, execNames, runtimeCandidates, type RuntimeBinary } from './runtimes.js';
+import { discoverRuntimes, execNames, runtimeCandidates, type RuntimeBinary } from './host/runtimes.js';
 import { readDockerContainer } from './docker-state.js';
 import { SandboxPods } from './sandboxes.js';
 import {
@@ -49,7 +40,8 @@ import {
   type DiagnosticContext,
   type DiagnosticEvent,
 } from './diagnostics.js';
-import { findInitPid } from './init-pid.js';
+import { findInitPid } from './host/init-pid.js';
+import { livePort, type Port } from './watcher/port.js';
 import { SpecCheck } from './spec-check.js';
 import { MAX_ANNOTATION_BYTES, readBundleSpec, specAnnotations, type OciSpec } from './spec.js';
 
@@ -133,7 +125,6 @@ const MAX_HELD = 4096;
  * runtime's parent is not the process that exec'd conmon.
  */
 const MAX_CONMON_NAMES = 4096;
-const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
 /** paths by which a process execs a file it holds open: itself, for a runtime */
 const SELF_PATH = /^\/(dev\/fd|proc\/self\/fd|proc\/self\/exe)(\/|$)/;
 
@@ -164,16 +155,19 @@ export class ContainerWatcher extends EventEmitter {
   private readonly closed = new AbortController();
   private readonly onAbort = (): void => this.close();
 
-  constructor(options: WatchOptions = {}) {
+  constructor(options?: WatchOptions);
+  /** @internal The reactor and the host reads: a recording, replayed by tests without root. */
+  constructor(options: WatchOptions, port: Port);
+  constructor(options: WatchOptions = {}, port: Port = livePort) {
     super();
     this.options = options;
     const hostRoot = options.hostRoot ?? '/';
-    const pidns = inodeOrNull('/proc/self/ns/pid') ?? 0;
-    this.view = { hostRoot, inInitPidns: pidns === INIT_PIDNS_INO };
+    this.view = hostView(hostRoot, port.reads);
+    const pidns = ownPidns(port.reads);
     const discover = { hostRoot, extraPaths: options.runtimePaths ?? [] };
-    this.binaries = discoverRuntimes(discover);
+    this.binaries = discoverRuntimes(discover, port.reads);
     const mode = options.mode ?? 'auto';
-    this.native = new (loadAddon().Watcher)(
+    this.native = port.open(
       {
         useBpf: mode !== 'fanotify-only',
         useFanotify: mode !== 'ebpf-only',
@@ -244,8 +238,7 @@ export class ContainerWatcher extends EventEmitter {
     if (this.closed.signal.aborted) return;
     const reported = new Set<string>();
     const scan = (): ExistingContainer[] => {
-      const extra = (this.options.stateRoots ?? []).map((dir) => ({ runtime: 'runc' as const, dir, nested: false }));
-      const found = scanExisting(this.view, this.runtimes, extra);
+      const found = scanExisting(this.view, this.runtimes, userStateRoots(this.options.stateRoots ?? []));
       for (const c of found) this.reportExisting(c, reported);
       return found;
     };
@@ -254,11 +247,11 @@ export class ContainerWatcher extends EventEmitter {
     const live = liveRuntimePids(this.view, this.runtimes);
     const inits = new Set(scan().map((c) => c.initPid));
     const runtimes = live.filter((pid) => !inits.has(pid) && !this.byRuntimePid.has(pid));
-    const starts = new Map(runtimes.map((pid) => [pid, startTimeOf(hostProcDir(this.view, pid))]));
+    const starts = new Map(runtimes.map((pid) => [pid, startTimeOf(this.view.reads, hostProcDir(this.view, pid))]));
     const deadline = Date.now() + SNAPSHOT_SETTLE_MS;
     const settle = (): void => {
       if (this.closed.signal.aborted) return;
-      const alive = [...starts].filter(([pid, t]) => t !== null && startTimeOf(hostProcDir(this.view, pid)) === t);
+      const alive = [...starts].filter(([pid, t]) => t !== null && startTimeOf(this.view.reads, hostProcDir(this.view, pid)) === t);
       if (alive.length > 0 && Date.now() < deadline) setTimeout(settle, 50).unref();
       else scan();
     };
@@ -280,8 +273,8 @@ export class ContainerWatcher extends EventEmitter {
       meta,
       pidFile: null,
       initPid: c.initPid,
-      mntns: inodeOrNull(`${proc}/ns/mnt`),
-      cgroupId: cgroupIdOf(proc),
+      mntns: inodeOrNull(this.view.reads, `${proc}/ns/mnt`),
+      cgroupId: cgroupIdOf(this.view.reads, proc),
       created: true,
       started: c.started,
       running: true,
@@ -289,7 +282,7 @@ export class ContainerWatcher extends EventEmitter {
     };
     this.byInitPid.set(c.initPid, session);
     this.existingIds.add(c.id);
-    this.native.trackContainer(c.initPid, 0, c.started, inodeOrNull('/proc/self/ns/mnt') ?? 0);
+    this.native.trackContainer(c.initPid, 0, c.started, inodeOrNull(this.view.reads, '/proc/self/ns/mnt') ?? 0);
     const event = this.event('existing', session, 0n);
     event.started = c.started;
     this.publish(event);
@@ -297,6 +290,9 @@ export class ContainerWatcher extends EventEmitter {
 
   private onBatch(batch: NativeRecord[]): void {
     for (const rec of batch) {
+      // Batches the thread-safe function had queued still arrive after close(), and a listener
+      // may close mid-batch: nothing is reported after `close`.
+      if (this.closed.signal.aborted) return;
       try {
         this.onRecord(rec);
       } catch (err) {
@@ -420,7 +416,7 @@ export class ContainerWatcher extends EventEmitter {
   private wholeArgv(rec: ExecRecord): boolean {
     if (!(rec.flags & RECORD_FLAG.argsTruncated)) return true;
     const proc = rec.kind === 'runtime-exec' ? procDir(this.view, rec) : null;
-    const argv = proc === null ? null : readCmdline(proc);
+    const argv = proc === null ? null : readCmdline(this.view.reads, proc);
     if (argv === null || argv.length === 0) return false;
     rec.argv = argv;
     return true;
@@ -470,7 +466,7 @@ export class ContainerWatcher extends EventEmitter {
     const proc = procDir(this.view, rec);
     // Read only for a relative path: the first look at a new process's /proc costs ~40 us.
     const relative = [invocation.bundle, invocation.pidFile].some((p) => p !== null && !posix.isAbsolute(p));
-    const cwd = proc && relative ? readlinkOrNull(`${proc}/cwd`) : null;
+    const cwd = proc && relative ? this.view.reads.readlink(`${proc}/cwd`) : null;
     const bundle = invocation.bundle === null ? null : absoluteOrNull(invocation.bundle, cwd);
     const conmonName = this.conmonNames.get(invocation.id) ?? null;
     return {
@@ -487,7 +483,7 @@ export class ContainerWatcher extends EventEmitter {
       started: false,
       running: false,
       precreateTs: rec.ts,
-      runtimeMntns: rec.mntns || (proc ? inodeOrNull(`${proc}/ns/mnt`) : null),
+      runtimeMntns: rec.mntns || (proc ? inodeOrNull(this.view.reads, `${proc}/ns/mnt`) : null),
       euid: rec.euid,
       specCheck: null,
     };
@@ -540,7 +536,7 @@ export class ContainerWatcher extends EventEmitter {
       }
       const hints: ResolveHints = { bundle: session.bundle, id: session.id, conmonName: this.conmonNames.get(session.id) ?? null };
       let resolved = resolveAnnotations(annotations, hints);
-      if (resolved.manager === 'docker') resolved = resolveAnnotations(annotations, { ...hints, docker: readDockerContainer(root, spec, session.id) });
+      if (resolved.manager === 'docker') resolved = resolveAnnotations(annotations, { ...hints, docker: readDockerContainer(this.view.reads, root, spec, session.id) });
       session.meta = this.sandboxPods.resolve(resolved);
     } catch (err) {
       const d = diagnosticFromError(err, 'ERR_SPEC_READ', 'degraded', ctx());
@@ -632,7 +628,7 @@ export class ContainerWatcher extends EventEmitter {
       return;
     }
     const proc = hostProcDir(this.view, initPid);
-    this.markCreated(session, initPid, inodeOrNull(`${proc}/ns/mnt`), cgroupIdOf(proc), rec.ts);
+    this.markCreated(session, initPid, inodeOrNull(this.view.reads, `${proc}/ns/mnt`), cgroupIdOf(this.view.reads, proc), rec.ts);
   }
 
   /** A runtime that exited without making a container: a terminal event, not a pending one. */
@@ -653,7 +649,7 @@ export class ContainerWatcher extends EventEmitter {
   private initPidOf(session: Session, ts: bigint): number | null {
     const found = findInitPid(this.view, {
       pidFile: session.pidFile,
-      stateDir: session.invocation.root ?? DEFAULT_STATE_ROOTS[session.runtime.name],
+      stateDir: session.invocation.root ?? defaultStateRoot(session.runtime.name),
       id: session.id,
       runtimeMntns: session.runtimeMntns ?? null,
       isKnownInit: (pid) => this.byInitPid.has(pid),
@@ -668,7 +664,7 @@ export class ContainerWatcher extends EventEmitter {
   private checkSpecUnchanged(session: Session, ts: bigint): void {
     const check = session.specCheck;
     session.specCheck = null;
-    const why = check?.changedSince(loadAddon().readFileInRoot, this.view.hostRoot) ?? null;
+    const why = check?.changedSince(this.view.reads.readFileInRoot, this.view.hostRoot) ?? null;
     if (check == null || why === null) return;
     const message = `${check.configPath} changed between precreate and create (${why}): the metadata reported may not be what the runtime used`;
     this.diagnose(diagnostic('ERR_SPEC_CHANGED', 'degraded', message, this.diagnosticContext(session, ts), { configPath: check.configPath }));
@@ -703,7 +699,7 @@ export class ContainerWatcher extends EventEmitter {
   private readSpec(bundle: string, rec: ExecRecord): { root: string; read: ReturnType<typeof readBundleSpec>; bytes: Buffer | null } {
     const proc = procDir(this.view, rec);
     const attempt = (root: string): { root: string; read: ReturnType<typeof readBundleSpec>; bytes: Buffer | null } => {
-      const reader = SpecCheck.recording(loadAddon().readFileInRoot);
+      const reader = SpecCheck.recording(this.view.reads.readFileInRoot);
       const read = readBundleSpec(bundle, { root, cwd: null, readFile: reader.readFile });
       return { root, read, bytes: reader.last() };
     };
@@ -711,7 +707,7 @@ export class ContainerWatcher extends EventEmitter {
     try {
       return attempt(`${proc}/root`);
     } catch (err) {
-      if (readlinkOrNull(`${proc}/root`) !== null) throw err;
+      if (this.view.reads.readlink(`${proc}/root`) !== null) throw err;
       return attempt(this.view.hostRoot);
     }
   }
@@ -763,14 +759,10 @@ export class ContainerWatcher extends EventEmitter {
   }
 
   private publish(event: ContainerEvent): void {
+    if (this.closed.signal.aborted) return; // a gate's late verdict, a snapshot's late scan
     this.emit(event.type, event);
     this.emit('event', event);
   }
-}
-
-function allows(v: GateVerdict): boolean {
-  if (v === 'deny') return false;
-  return !(typeof v === 'object' && v !== null && v.verdict === 'deny');
 }
 
 function absoluteOrNull(path: string, cwd: string | null): string | null {

@@ -14,7 +14,8 @@ import {
   type DiagnosticContext,
 } from '../../src/diagnostics.js';
 import { ArgvError, SpecError } from '../../src/errors.js';
-import { readStatePid } from '../../src/init-pid.js';
+import { readStatePid } from '../../src/host/init-pid.js';
+import { liveReads } from '../../src/host/reads.js';
 import { parseSpec } from '../../src/spec.js';
 import { diagnosticProblems } from '../schema.js';
 
@@ -119,20 +120,20 @@ describe('init pid from runtime state', () => {
 
   it('reads runc state.json however large the config it embeds (a 1 MiB annotation)', () => {
     state('big', `{"id":"big","init_process_pid":4242,"init_process_start":1,"config":{"labels":["${'x'.repeat(20 << 20)}"]}}`);
-    expect(readStatePid(root, '/run', 'big')).toBe(4242);
+    expect(readStatePid(liveReads, root, '/run', 'big')).toBe(4242);
   });
 
   it('does not take a pid from inside the embedded config', () => {
     state('sneaky', `{"id":"sneaky","config":{"x":"${'y'.repeat(70_000)}","init_process_pid":1}}`);
-    expect(readStatePid(root, '/run', 'sneaky')).toBeNull();
+    expect(readStatePid(liveReads, root, '/run', 'sneaky')).toBeNull();
   });
 
   it('parses a small state file whole, and crun status', () => {
     state('small', JSON.stringify({ created: 'now', init_process_pid: 77, id: 'small' }));
-    expect(readStatePid(root, '/run', 'small')).toBe(77);
+    expect(readStatePid(liveReads, root, '/run', 'small')).toBe(77);
     mkdirSync(join(root, 'crun', 'c'), { recursive: true });
     writeFileSync(join(root, 'crun', 'c', 'status'), JSON.stringify({ pid: 88 }));
-    expect(readStatePid(root, '/crun', 'c')).toBe(88);
-    expect(readStatePid(root, '/run', 'none')).toBeNull();
+    expect(readStatePid(liveReads, root, '/crun', 'c')).toBe(88);
+    expect(readStatePid(liveReads, root, '/run', 'none')).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 // The one table of where runtimes live, and the candidates the watcher marks and watches.
 import { describe, expect, it } from 'vitest';
 import { BINARY_KIND } from '../../src/native.js';
-import { KNOWN_RUNTIME_PATHS, runtimeCandidates } from '../../src/runtimes.js';
+import { KNOWN_RUNTIME_PATHS, runtimeCandidates } from '../../src/host/runtimes.js';
 
 describe('runtimeCandidates', () => {
   it('covers the node distributions that ship their own runtime', () => {

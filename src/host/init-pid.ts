@@ -1,10 +1,9 @@
 // Which process is a container's init once `create` returns: what the runtime's pid file or
 // state directory names, believed only when the kernel agrees it can be. A pid file lives
 // wherever the caller said; whoever can write there can make it name any process.
-import { closeSync, openSync, readSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { hostProcDir, inodeOrNull, type HostView } from './host.js';
-import { loadAddon } from './native.js';
+import { hostProcDir, inodeOrNull, type HostView } from './proc.js';
+import type { HostReads } from './reads.js';
 
 const MAX_PID_FILE_BYTES = 64;
 const PID_TEXT = /^[1-9][0-9]{0,9}$/;
@@ -58,7 +57,7 @@ export function findInitPid(view: HostView, q: InitPidQuery): InitPid {
   };
   let pid: number | null = null;
   if (q.pidFile !== null) {
-    const read = readPidFile(view.hostRoot, q.pidFile);
+    const read = readPidFile(view, q.pidFile);
     if (typeof read === 'number') pid = accept(read, 'pid file');
     else
       problems.push({
@@ -68,17 +67,17 @@ export function findInitPid(view: HostView, q: InitPidQuery): InitPid {
       });
   }
   if (pid === null && q.stateDir !== null) {
-    const fromState = readStatePid(view.hostRoot, q.stateDir, q.id);
+    const fromState = readStatePid(view.reads, view.hostRoot, q.stateDir, q.id);
     if (fromState !== null) pid = accept(fromState, 'runtime state');
   }
   return { pid, problems };
 }
 
 /** The pid, or why the file does not hold one. */
-function readPidFile(root: string, path: string): number | string {
+function readPidFile(view: HostView, path: string): number | string {
   let text: string;
   try {
-    text = loadAddon().readFileInRoot(root, path, MAX_PID_FILE_BYTES).toString('latin1').trim();
+    text = view.reads.readFileInRoot(view.hostRoot, path, MAX_PID_FILE_BYTES).toString('latin1').trim();
   } catch (err) {
     const errno = String((err as { code?: unknown }).code ?? '');
     return PID_FILE_ERRNOS.get(errno) ?? `unreadable (${errno || 'error'})`;
@@ -97,35 +96,21 @@ const STATE_JSON_PID = /^\{"id":"[\w+,.-]+","init_process_pid":([1-9][0-9]{0,9})
  * runc's state.json embeds the whole config.json: a large annotation makes it megabytes long,
  * so only its head is read.
  */
-export function readStatePid(root: string, stateDir: string, id: string): number | null {
+export function readStatePid(reads: HostReads, root: string, stateDir: string, id: string): number | null {
   const dir = join(root, posix.join(stateDir, id));
-  const state = readHead(join(dir, 'state.json'));
+  const state = readHead(reads, join(dir, 'state.json'));
   if (state !== null) {
     const pid = STATE_JSON_PID.exec(state.text)?.[1] ?? (state.whole ? jsonField(state.text, 'init_process_pid') : undefined);
     if (pid !== undefined) return Number(pid);
   }
-  const status = readHead(join(dir, 'status'));
+  const status = readHead(reads, join(dir, 'status'));
   const pid = status?.whole ? jsonField(status.text, 'pid') : undefined;
   return pid === undefined ? null : Number(pid);
 }
 
-function readHead(path: string): { text: string; whole: boolean } | null {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const buf = Buffer.alloc(STATE_PREFIX_BYTES + 1);
-    let got = 0;
-    for (let n = 1; n > 0 && got < buf.length; got += n) n = readSync(fd, buf, got, buf.length - got, null);
-    return { text: buf.toString('utf8', 0, Math.min(got, STATE_PREFIX_BYTES)), whole: got <= STATE_PREFIX_BYTES };
-  } catch {
-    return null;
-  } finally {
-    closeSync(fd);
-  }
+function readHead(reads: HostReads, path: string): { text: string; whole: boolean } | null {
+  const head = reads.readHead(path, STATE_PREFIX_BYTES);
+  return head === null ? null : { text: head.bytes.toString('utf8'), whole: head.whole };
 }
 
 function jsonField(text: string, key: string): string | undefined {
@@ -141,7 +126,7 @@ function rejection(view: HostView, pid: number, q: InitPidQuery): string | null 
   // A watcher in a pid namespace of its own without the host's /proc (hostRoot) cannot look the
   // pid up: it takes the runtime's word, as it must.
   if (!view.inInitPidns && view.hostRoot === '/') return null;
-  const mntns = inodeOrNull(`${hostProcDir(view, pid)}/ns/mnt`);
+  const mntns = inodeOrNull(view.reads, `${hostProcDir(view, pid)}/ns/mnt`);
   // Gone already: a short-lived container can start and exit before a busy watcher reads its
   // pid file. The kernel's records of its start and exit follow in order and settle it (and
   // correct a pid file that lied: ERR_INIT_PID_MISMATCH); failing it here would lose them.

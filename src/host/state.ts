@@ -1,23 +1,38 @@
-// Containers that already run when the watcher starts, read from the runtimes' state directories.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+// The runtimes' state directories: where each keeps one directory per container, and what
+// the containers found there are (the watcher's `existing` events, `ocinotify list`).
 import { join } from 'node:path';
-import type { RuntimeName } from './argv.js';
-import { hostProcDir, type HostView } from './host.js';
+import type { RuntimeName } from '../argv.js';
+import { hostProcDir, startTimeOf, type HostView } from './proc.js';
+import type { HostReads } from './reads.js';
 import type { RuntimeBinary } from './runtimes.js';
 
-/**
- * Where runtimes keep one directory per container. `nested`: one more level for the
- * manager's namespace (containerd's k8s.io, docker's moby).
- */
-const STATE_ROOTS: readonly { runtime: RuntimeName; dir: string; nested: boolean }[] = [
-  { runtime: 'runc', dir: '/run/runc', nested: false },
+export interface StateRoot {
+  runtime: RuntimeName;
+  dir: string;
+  /** one more level for the manager's namespace (containerd's k8s.io, docker's moby) */
+  nested: boolean;
+  /** the runtime's own default, where it keeps state when no `--root` is given */
+  isDefault?: true;
+  /** false: its layout is not one directory per container with a state file (runsc) */
+  scanned?: false;
+}
+
+/** Every state root the watcher knows; `--state-root` and `stateRoots` add to it. */
+export const STATE_ROOTS: readonly StateRoot[] = [
+  { runtime: 'runc', dir: '/run/runc', nested: false, isDefault: true },
   { runtime: 'runc', dir: '/run/containerd/runc', nested: true },
   { runtime: 'runc', dir: '/run/docker/runtime-runc', nested: true },
   { runtime: 'runc', dir: '/run/k3s/containerd/runc', nested: true },
-  { runtime: 'crun', dir: '/run/crun', nested: false },
+  { runtime: 'crun', dir: '/run/crun', nested: false, isDefault: true },
   { runtime: 'crun', dir: '/run/containerd/crun', nested: true },
-  { runtime: 'youki', dir: '/run/youki', nested: false },
+  { runtime: 'youki', dir: '/run/youki', nested: false, isDefault: true },
+  { runtime: 'runsc', dir: '/var/run/runsc', nested: false, isDefault: true, scanned: false },
 ];
+
+/** The state root a runtime uses when no `--root` is given; null for conmon, which keeps none. */
+export function defaultStateRoot(runtime: RuntimeName): string | null {
+  return STATE_ROOTS.find((r) => r.runtime === runtime && r.isDefault)?.dir ?? null;
+}
 
 /** runc embeds the whole spec in its state: 16 MiB of config.json and then some */
 const MAX_STATE_BYTES = 64 * 1024 * 1024;
@@ -65,53 +80,32 @@ function parseState(text: string): StateFields | null {
   return { pid, startTime: typeof start === 'number' ? start : null, bundle, annotations };
 }
 
-/** Field 22 of /proc/PID/stat: start time in clock ticks, to tell a pid from its reuse. */
-export function startTimeOf(proc: string): number | null {
-  try {
-    const stat = readFileSync(join(proc, 'stat'), 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const value = Number(fields[19]);
-    return Number.isFinite(value) ? value : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Whether proc runs one of the runtime binaries (or a linkless copy of one): a `created` init. */
-function runsRuntime(proc: string, runtimes: readonly RuntimeBinary[]): boolean {
-  try {
-    const exe = statSync(join(proc, 'exe'));
-    if (exe.nlink === 0) return true;
-    return runtimes.some((r) => {
-      const st = statSync(r.path);
-      return st.ino === exe.ino && st.dev === exe.dev;
-    });
-  } catch {
-    return false;
-  }
+function runsRuntime(reads: HostReads, proc: string, runtimes: readonly RuntimeBinary[]): boolean {
+  const exe = reads.stat(join(proc, 'exe'));
+  if (exe === null) return false;
+  if (exe.nlink === 0) return true;
+  return runtimes.some((r) => {
+    const st = reads.stat(r.path);
+    return st !== null && st.ino === exe.ino && st.dev === exe.dev;
+  });
 }
 
-function containerDirs(root: string, nested: boolean): string[] {
-  const list = (dir: string): string[] => {
-    try {
-      return readdirSync(dir, { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => join(dir, d.name));
-    } catch {
-      return [];
-    }
-  };
+function containerDirs(reads: HostReads, root: string, nested: boolean): string[] {
+  const list = (dir: string): string[] =>
+    (reads.readdir(dir) ?? []).filter((d) => d.isDirectory).map((d) => join(dir, d.name));
   return nested ? list(root).flatMap(list) : list(root);
 }
 
-function readState(dir: string): StateFields | null {
+function readState(reads: HostReads, dir: string): StateFields | null {
   for (const name of ['state.json', 'status']) {
+    const head = reads.readHead(join(dir, name), MAX_STATE_BYTES);
+    if (head === null) continue; // not this layout, or unreadable
+    if (!head.whole) return null;
     try {
-      const path = join(dir, name);
-      if (statSync(path).size > MAX_STATE_BYTES) return null;
-      return parseState(readFileSync(path, 'utf8'));
+      return parseState(head.bytes.toString('utf8'));
     } catch {
-      // not this layout, or unreadable
+      // not JSON: not this layout
     }
   }
   return null;
@@ -121,16 +115,18 @@ function readState(dir: string): StateFields | null {
 export function scanExisting(
   view: HostView,
   runtimes: readonly RuntimeBinary[],
-  extraRoots: readonly { runtime: RuntimeName; dir: string; nested: boolean }[] = [],
+  extraRoots: readonly StateRoot[] = [],
 ): ExistingContainer[] {
+  const { reads } = view;
   const found: ExistingContainer[] = [];
   const seen = new Set<string>();
   for (const root of [...STATE_ROOTS, ...extraRoots]) {
-    for (const stateDir of containerDirs(join(view.hostRoot, root.dir), root.nested)) {
-      const state = readState(stateDir);
+    if (root.scanned === false) continue;
+    for (const stateDir of containerDirs(reads, join(view.hostRoot, root.dir), root.nested)) {
+      const state = readState(reads, stateDir);
       if (state === null) continue;
       const proc = hostProcDir(view, state.pid);
-      const startTime = startTimeOf(proc);
+      const startTime = startTimeOf(reads, proc);
       if (startTime === null || (state.startTime !== null && state.startTime !== startTime)) continue;
       const key = `${state.pid}:${startTime}`;
       if (seen.has(key)) continue; // the same root reached by two paths
@@ -142,7 +138,7 @@ export function scanExisting(
         initPid: state.pid,
         bundle: state.bundle,
         annotations: state.annotations,
-        started: !runsRuntime(proc, runtimes),
+        started: !runsRuntime(reads, proc, runtimes),
       });
     }
   }
@@ -151,26 +147,24 @@ export function scanExisting(
 
 /** Host pids of processes running a runtime binary right now: creations the stream may have missed the start of. */
 export function liveRuntimePids(view: HostView, runtimes: readonly RuntimeBinary[]): number[] {
+  const { reads } = view;
   const procRoot = view.inInitPidns ? '/proc' : join(view.hostRoot, 'proc');
   const inodes = new Set(
     runtimes.flatMap((r) => {
-      try {
-        const st = statSync(r.path);
-        return [`${st.dev}:${st.ino}`];
-      } catch {
-        return [];
-      }
+      const st = reads.stat(r.path);
+      return st === null ? [] : [`${st.dev}:${st.ino}`];
     }),
   );
   const pids: number[] = [];
-  for (const name of readdirSync(procRoot)) {
+  for (const { name } of reads.readdir(procRoot) ?? []) {
     if (!/^[0-9]+$/.test(name)) continue;
-    try {
-      const exe = statSync(join(procRoot, name, 'exe'));
-      if (inodes.has(`${exe.dev}:${exe.ino}`)) pids.push(Number(name));
-    } catch {
-      // gone, or a kernel thread
-    }
+    const exe = reads.stat(join(procRoot, name, 'exe')); // null: gone, or a kernel thread
+    if (exe !== null && inodes.has(`${exe.dev}:${exe.ino}`)) pids.push(Number(name));
   }
   return pids;
+}
+
+/** State roots the user named (`--state-root`): runc's layout, one directory per container. */
+export function userStateRoots(dirs: readonly string[]): StateRoot[] {
+  return dirs.map((dir) => ({ runtime: 'runc', dir, nested: false }));
 }

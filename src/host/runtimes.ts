@@ -1,8 +1,8 @@
 // Where runtime binaries live, and which of them exist on this host.
-import { realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { RuntimeName } from './argv.js';
-import { BINARY_KIND } from './native.js';
+import type { RuntimeName } from '../argv.js';
+import { BINARY_KIND } from '../native.js';
+import { liveReads, type HostReads } from './reads.js';
 
 /**
  * Known install paths, per runtime: distribution packages first, then what Kubernetes
@@ -29,15 +29,6 @@ export const KNOWN_RUNTIME_PATHS: Readonly<Record<RuntimeName, readonly string[]
   youki: ['/usr/bin/youki', '/usr/local/bin/youki'],
   runsc: ['/usr/bin/runsc', '/usr/local/bin/runsc', '/usr/sbin/runsc'],
   conmon: ['/usr/bin/conmon', '/usr/libexec/podman/conmon', '/usr/local/bin/conmon', '/usr/libexec/crio/conmon'],
-};
-
-/** The state directory each runtime uses when no `--root` is given. */
-export const DEFAULT_STATE_ROOTS: Readonly<Record<RuntimeName, string | null>> = {
-  runc: '/run/runc',
-  crun: '/run/crun',
-  youki: '/run/youki',
-  runsc: '/var/run/runsc',
-  conmon: null,
 };
 
 export interface RuntimeBinary {
@@ -81,19 +72,16 @@ export function runtimeCandidates(opts: DiscoverOptions): RuntimeCandidate[] {
 }
 
 /** Existing runtime binaries, resolved through symlinks, one per inode. */
-export function discoverRuntimes(opts: DiscoverOptions): RuntimeBinary[] {
+export function discoverRuntimes(opts: DiscoverOptions): RuntimeBinary[];
+/** @internal Through the given host reads (a recording, in replay tests). */
+export function discoverRuntimes(opts: DiscoverOptions, reads: HostReads): RuntimeBinary[];
+export function discoverRuntimes(opts: DiscoverOptions, reads: HostReads = liveReads): RuntimeBinary[] {
   const found = new Map<string, RuntimeBinary>();
   for (const { runtime, path: foundAt, kind } of runtimeCandidates(opts)) {
-    let path: string;
-    let inode: string;
-    try {
-      path = realpathSync(foundAt);
-      const st = statSync(path);
-      if (!st.isFile()) continue;
-      inode = `${st.dev}:${st.ino}`;
-    } catch {
-      continue;
-    }
+    const path = reads.realpath(foundAt);
+    const st = path === null ? null : reads.stat(path);
+    if (path === null || st === null || !st.isFile) continue;
+    const inode = `${st.dev}:${st.ino}`;
     if (!found.has(inode)) found.set(inode, { path, foundAt, runtime, kind });
   }
   return [...found.values()];

@@ -1,0 +1,98 @@
+// Facts about host processes: their /proc directory, namespaces, cgroup, argv and start time.
+import { join } from 'node:path';
+import type { HostReads } from './reads.js';
+
+export interface HostView {
+  /** where the host's filesystem is mounted: '/' unless the watcher runs in a pod */
+  hostRoot: string;
+  /** true when the watcher shares the host's pid namespace */
+  inInitPidns: boolean;
+  reads: HostReads;
+}
+
+const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
+
+/** How this process sees the host. */
+export function hostView(hostRoot: string, reads: HostReads): HostView {
+  return { hostRoot, inInitPidns: ownPidns(reads) === INIT_PIDNS_INO, reads };
+}
+
+/** The inode of this process's pid namespace, 0 when unknown. */
+export function ownPidns(reads: HostReads): number {
+  return reads.stat('/proc/self/ns/pid')?.ino ?? 0;
+}
+
+export interface TaskIds {
+  pid: number;
+  vpid: number;
+}
+
+/** The /proc directory of a task: through our own /proc when we can see it, else the host's. */
+export function procDir(view: HostView, task: TaskIds): string | null {
+  if (task.vpid) return `/proc/${task.vpid}`;
+  if (task.pid && !view.inInitPidns && view.hostRoot !== '/') return join(view.hostRoot, 'proc', String(task.pid));
+  return null;
+}
+
+/** The host /proc directory of a host pid. */
+export function hostProcDir(view: HostView, hostPid: number): string {
+  return view.inInitPidns ? `/proc/${hostPid}` : join(view.hostRoot, 'proc', String(hostPid));
+}
+
+/** The most argv bytes execve(2) accepts (3/4 of _STK_LIM): more cannot be a runtime's argv. */
+const MAX_CMDLINE_BYTES = 6 * 1024 * 1024;
+
+/** A running process's whole argv, or null when it is gone or its argv is larger than execve allows. */
+export function readCmdline(reads: HostReads, proc: string): string[] | null {
+  const head = reads.readHead(`${proc}/cmdline`, MAX_CMDLINE_BYTES);
+  if (head === null || !head.whole || head.bytes.length === 0) return null;
+  const { bytes } = head;
+  return bytes.toString('utf8', 0, bytes[bytes.length - 1] === 0 ? bytes.length - 1 : bytes.length).split('\0');
+}
+
+export function inodeOrNull(reads: HostReads, path: string): number | null {
+  return reads.stat(path)?.ino ?? null;
+}
+
+/** mountinfo of a busy node runs to hundreds of KiB; the cgroup2 line is near the top. */
+const MAX_MOUNTINFO_BYTES = 16 * 1024 * 1024;
+const cgroup2Mounts = new WeakMap<HostReads, string | null>();
+
+/** Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). */
+function cgroup2Mount(reads: HostReads): string | null {
+  if (cgroup2Mounts.has(reads)) return cgroup2Mounts.get(reads) ?? null;
+  let mount: string | null = null;
+  const mountinfo = reads.readHead('/proc/self/mountinfo', MAX_MOUNTINFO_BYTES)?.bytes.toString('utf8') ?? '';
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (right?.startsWith('cgroup2 ')) {
+      mount = left?.split(' ')[4] ?? null;
+      break;
+    }
+  }
+  cgroup2Mounts.set(reads, mount);
+  return mount;
+}
+
+/** /proc/PID/cgroup and /proc/PID/stat are a line or a few; this is plenty. */
+const MAX_PROC_LINE_BYTES = 64 * 1024;
+
+/** The cgroup v2 id (kernfs inode) of a process, as the kernel's bpf_get_current_cgroup_id() reports it. */
+export function cgroupIdOf(reads: HostReads, proc: string): string | null {
+  const mount = cgroup2Mount(reads);
+  if (mount === null) return null;
+  const cgroups = reads.readHead(join(proc, 'cgroup'), MAX_PROC_LINE_BYTES)?.bytes.toString('utf8');
+  const line = cgroups?.split('\n').find((l) => l.startsWith('0::'));
+  if (line === undefined) return null;
+  const ino = inodeOrNull(reads, join(mount, line.slice(3)));
+  return ino === null ? null : String(ino);
+}
+
+/** Field 22 of /proc/PID/stat: start time in clock ticks, to tell a pid from its reuse. */
+export function startTimeOf(reads: HostReads, proc: string): number | null {
+  const stat = reads.readHead(join(proc, 'stat'), MAX_PROC_LINE_BYTES)?.bytes.toString('utf8');
+  if (stat === undefined) return null;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const value = Number(fields[19]);
+  return Number.isFinite(value) ? value : null;
+}
