@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,13 +82,25 @@ class PointerReader {
   size_t first_ = 0, count_ = 0;
 };
 
+// /proc/TID/syscall names the syscall only once the task sleeps in it. The permission event is
+// queued just before the exec'ing task goes to sleep waiting for our answer: on a busy machine
+// we can read it first, and see "running". It sleeps within microseconds; 2 ms is plenty.
+bool ReadBlockedSyscall(const std::string& base, std::string& line) {
+  for (int attempt = 0; attempt < 40; attempt++) {
+    if (!ReadSmallFile(base + "/syscall", line)) return false;
+    if (line.compare(0, 7, "running") != 0) return true;
+    timespec pause{0, 50 * 1000};
+    nanosleep(&pause, nullptr);
+  }
+  return false;
+}
+
 }  // namespace
 
 bool ReadExecArgv(pid_t tid, Record& rec, size_t maxBytes) {
   std::string base = "/proc/" + std::to_string(tid);
   std::string line, status;
-  if (!ReadSmallFile(base + "/syscall", line) || !ReadSmallFile(base + "/status", status))
-    return false;
+  if (!ReadBlockedSyscall(base, line) || !ReadSmallFile(base + "/status", status)) return false;
   unsigned long nr = 0;
   unsigned long long a[6] = {};
   if (sscanf(line.c_str(), "%lu %llx %llx %llx %llx %llx %llx", &nr, &a[0], &a[1], &a[2], &a[3],
