@@ -62,6 +62,12 @@ test: deps build
 	npx vitest run
 	$(MAKE) --no-print-directory test-asan
 
+# The replay fixtures (test/fixtures/replay/) recorded from real runs of the scenarios in
+# test/replay/scenarios.ts: root and the real runtimes, ~1 minute. SCENARIO=name for one of them.
+.PHONY: replay-fixtures
+replay-fixtures: deps build
+	npx vitest run --config test/replay/capture.config.ts $(if $(SCENARIO),-t ' $(SCENARIO)$$')
+
 demo: deps build
 	node examples/demo.mjs
 
