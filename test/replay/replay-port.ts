@@ -54,7 +54,10 @@ export class ReplayPort implements Port {
   /** resolves once every batch is delivered and every recorded read asked (or given up on) */
   readonly done = new Promise<void>((resolve) => (this.finished = resolve));
 
-  constructor(private readonly fixture: Fixture) {
+  constructor(
+    private readonly fixture: Fixture,
+    private readonly stallMs = STALL_MS,
+  ) {
     fixture.log.forEach((entry, at) => {
       if ('batch' in entry) this.batches.push({ at, batch: entry.batch });
       if (!('read' in entry)) return;
@@ -119,7 +122,7 @@ export class ReplayPort implements Port {
     if (this.closed) return this.finished();
     const next = this.batches[this.delivered];
     const waiting = this.unaskedBefore(next?.at ?? Infinity);
-    if (waiting.length > 0 && Date.now() - this.progressAt < STALL_MS) {
+    if (waiting.length > 0 && Date.now() - this.progressAt < this.stallMs) {
       setTimeout(this.pump, 1);
       return;
     }

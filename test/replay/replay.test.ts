@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LifecycleType } from '../../src/index.js';
 import { CHANNELS, CONTROL_METHODS, fixtureNames, readFixture, type Channel, type Fixture } from './fixture.js';
-import type { ReplayPort } from './replay-port.js';
+import { ReplayPort } from './replay-port.js';
 import { expectFaithful, recordedCalls, replay } from './replay.js';
 import { eventsOf, scenario, SCENARIOS } from './scenarios.js';
 
@@ -62,5 +62,23 @@ describe('coverage', () => {
   it('the fixtures hold both answers a gate gives', () => {
     const answers = fixtureNames().flatMap((name) => recordedCalls(fixture(name)).filter((c) => c.call === 'answer'));
     expect(answers.map((c) => `${String(c.args[1])}:${String(c.result)}`)).toEqual(expect.arrayContaining(['true:true', 'false:true']));
+  });
+});
+
+describe('the replay port', () => {
+  it('lists a read the recording lacks', async () => {
+    const fixture = readFixture('runc');
+    const missing = fixture.log.findIndex((e) => 'read' in e && e.read === 'readFileInRoot');
+    const port = await replay({ ...fixture, log: fixture.log.filter((_, i) => i !== missing) });
+    expect(port.problems.join('\n')).toMatch(/^read never recorded: readFileInRoot /m);
+  });
+
+  it('lists a recorded read the watcher never asked', async () => {
+    const fixture = readFixture('runc');
+    const port = new ReplayPort({ ...fixture, log: [...fixture.log, { read: 'readlink', args: ['/nowhere'], result: null }] }, 50);
+    const watcher = port.watch();
+    await port.done;
+    watcher.close();
+    expect(port.problems).toEqual(['recorded reads never asked by the end: readlink ["/nowhere"]']);
   });
 });
