@@ -60,7 +60,24 @@ ts:
 test: deps build
 	npx tsc -p tsconfig.test.json
 	npx vitest run
+	$(MAKE) --no-print-directory test-replay
 	$(MAKE) --no-print-directory test-asan
+
+# The replay tests (test/replay/) again as nobody, from this root-owned checkout: the watcher's
+# logic runs on recorded fixtures without root. HOME and TMPDIR in a directory of its own;
+# --configLoader runner: the default loader writes a bundled copy of the config beside it.
+REPLAY_UID ?= 65534
+.PHONY: test-replay
+test-replay:
+	@set -e; home=$$(mktemp -d /tmp/ocinotify-replay.XXXXXX); trap 'rm -rf "$$home"' EXIT; chmod 0777 "$$home"; \
+	as=; [ "$$(id -u)" != 0 ] || as="setpriv --reuid=$(REPLAY_UID) --regid=$(REPLAY_UID) --clear-groups"; \
+	$$as env HOME="$$home" TMPDIR="$$home" node_modules/.bin/vitest run --configLoader runner test/replay
+
+# The replay fixtures (test/fixtures/replay/) recorded from real runs of the scenarios in
+# test/replay/scenarios.ts: root and the real runtimes, ~1 minute. SCENARIO=name for one of them.
+.PHONY: replay-fixtures
+replay-fixtures: deps build
+	npx vitest run --config test/replay/capture.config.ts $(if $(SCENARIO),-t ' $(SCENARIO)$$')
 
 demo: deps build
 	node examples/demo.mjs
