@@ -2,8 +2,6 @@
 // src/ (TypeScript) or in the reactor.
 #include <malloc.h>
 #include <napi.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include <memory>
 
@@ -206,14 +204,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     Napi::Array bins = o.Get("binaries").As<Napi::Array>();
     for (uint32_t i = 0; i < bins.Length(); i++) {
       Napi::Object b = bins.Get(i).As<Napi::Object>();
-      RuntimeBinary rb;
-      rb.path = b.Get("path").ToString().Utf8Value();
-      rb.kind = b.Get("kind").ToNumber().Uint32Value();
-      struct stat st;
-      if (stat(rb.path.c_str(), &st) != 0) continue;
-      rb.dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
-      rb.ino = st.st_ino;
-      opt.binaries.push_back(rb);
+      opt.binaries.push_back({b.Get("path").ToString().Utf8Value(), b.Get("kind").ToNumber().Uint32Value()});
     }
     Napi::Value candidates = o.Get("candidates");
     if (candidates.IsArray()) {

@@ -5,7 +5,6 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernel_dev.h"
 #include "proc_argv.h"
 
 namespace ocinotify {
@@ -60,9 +60,24 @@ Record FromTask(RecordKind kind, const oci_header& hdr) {
 
 std::string CString(const char* s, size_t max) { return std::string(s, strnlen(s, max)); }
 
+// The binaries JavaScript found, keyed as BPF keys them; one gone since is left out.
+std::vector<RuntimeBinary> Keyed(std::vector<RuntimeBinary> binaries) {
+  std::vector<RuntimeBinary> keyed;
+  for (auto& b : binaries) {
+    struct stat st;
+    if (stat(b.path.c_str(), &st) != 0) continue;
+    b.dev = KernelDev(st.st_dev);
+    b.ino = st.st_ino;
+    keyed.push_back(std::move(b));
+  }
+  return keyed;
+}
+
 }  // namespace
 
-Reactor::Reactor(ReactorOptions options) : opt_(std::move(options)), batch_(new Batch) {}
+Reactor::Reactor(ReactorOptions options) : opt_(std::move(options)), batch_(new Batch) {
+  opt_.binaries = Keyed(std::move(opt_.binaries));
+}
 
 Reactor::~Reactor() { Stop(); }
 
@@ -277,9 +292,8 @@ Record Reactor::MatchArgv(const PermEvent& ev) {
 std::string Reactor::BinaryPath(int fd) {
   struct stat st;
   if (fstat(fd, &st) == 0) {
-    uint64_t dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
     for (const auto& b : opt_.binaries)
-      if (b.dev == dev && b.ino == st.st_ino) return b.path;
+      if (b.dev == KernelDev(st.st_dev) && b.ino == st.st_ino) return b.path;
   }
   char link[64], path[4096];
   snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);

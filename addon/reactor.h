@@ -36,7 +36,7 @@ struct ReactorOptions {
   uint32_t watcherPidns = 0;
   bool watcherInInitPidns = true;
   std::vector<std::string> names;    // runtime basenames
-  std::vector<RuntimeBinary> binaries;
+  std::vector<RuntimeBinary> binaries;  // path and kind: the reactor keys them
   // Every path a runtime may be at: watched for installs and upgrades.
   std::vector<BinaryCandidate> candidates;
 };
