@@ -5,6 +5,9 @@
       "sources": [
         "addon/binding.cc",
         "addon/reactor.cc",
+        "addon/argv_match.cc",
+        "addon/holds.cc",
+        "addon/pid_watch.cc",
         "addon/bpf_tracer.cc",
         "addon/binary_watch.cc",
         "addon/fanotify_gate.cc",

@@ -271,11 +271,11 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     if (!reactor_) return o;
     ReactorStats s = reactor_->Stats();
     auto num = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
-    num("held", s.held);
-    num("heldNow", s.heldNow);
-    num("answeredByJs", s.answeredByJs);
-    num("expired", s.expired);
-    num("answeredNative", s.answeredNative);
+    num("held", s.holds.held);
+    num("heldNow", s.holds.heldNow);
+    num("answeredByJs", s.holds.answeredByJs);
+    num("expired", s.holds.expired);
+    num("answeredNative", s.holds.answeredNative);
     num("ringbufFull", s.ringbufFull);
     num("queueOverflow", s.queueOverflow);
     num("enterUnmatched", s.enterUnmatched);
