@@ -1,5 +1,7 @@
 #include "argv_match.h"
 
+#include <algorithm>
+
 #include "proc_argv.h"
 
 namespace ocinotify {
@@ -10,14 +12,18 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kEnterTtl = std::chrono::seconds(10);
 constexpr size_t kMaxEnters = 65536;
 
+bool Names(const std::vector<std::string>& verbs, const std::string& arg) {
+  return std::find(verbs.begin(), verbs.end(), arg) != verbs.end();
+}
+
 }  // namespace
 
-Hold HoldFor(const Record& rec, bool holdStart) {
+Hold HoldFor(const Record& rec, const HoldVerbs& verbs) {
   if (rec.flags & OCI_F_MONITOR) return Hold::None;
   Hold hold = Hold::None;
   for (size_t i = 1; i < rec.argv.size(); i++) {
-    if (rec.argv[i] == "create" || rec.argv[i] == "run") return Hold::Create;
-    if (holdStart && rec.argv[i] == "start") hold = Hold::Start;
+    if (Names(verbs.create, rec.argv[i])) return Hold::Create;
+    if (Names(verbs.start, rec.argv[i])) hold = Hold::Start;
   }
   return hold;
 }

@@ -18,14 +18,21 @@
 
 namespace ocinotify {
 
+// The verbs whose execs are held, as JavaScript gives them (src/argv.ts): a
+// creation's for its verdict, a start's as an ordering barrier (reactor.cc).
+// Without start verbs, starts are answered at once.
+struct HoldVerbs {
+  std::vector<std::string> create;
+  std::vector<std::string> start;
+};
+
 enum class Hold { None, Create, Start };
 
-// Only create and run make a container; start is held as an ordering barrier
-// (reactor.cc). Everything else the runtimes are exec'd for (kill, delete, state, init, ...) is
+// Everything else the runtimes are exec'd for (kill, delete, state, init, ...) is
 // answered without a trip through JavaScript. This is a prefilter: an argument that
 // merely equals a verb (a container named "create") costs a hold, never a miss; the
 // exact parse is the TypeScript argv parser's.
-Hold HoldFor(const Record& rec, bool holdStart);
+Hold HoldFor(const Record& rec, const HoldVerbs& verbs);
 
 class ArgvMatch {
  public:

@@ -196,7 +196,8 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     opt.useFanotify = o.Get("useFanotify").ToBoolean();
     opt.gateTimeoutMs = o.Get("gateTimeoutMs").ToNumber().Uint32Value();
     opt.allowOnExpiry = o.Get("allowOnExpiry").ToBoolean();
-    opt.holdStart = o.Get("holdStart").ToBoolean();
+    Napi::Object holdVerbs = o.Get("holdVerbs").As<Napi::Object>();
+    opt.holdVerbs = {Strings(holdVerbs.Get("create")), Strings(holdVerbs.Get("start"))};
     opt.maxHeld = o.Get("maxHeld").ToNumber().Uint32Value();
     opt.watcherPidns = o.Get("watcherPidns").ToNumber().Uint32Value();
     opt.watcherInInitPidns = o.Get("watcherInInitPidns").ToBoolean();

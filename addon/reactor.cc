@@ -237,7 +237,7 @@ void Reactor::OnPermEvents() {
     Record rec = argv_.Match(ev, bpf_, opt_.watcherInInitPidns);
     rec.kind = RecordKind::Exec;
     rec.binary = BinaryPath(ev.fd);
-    Hold verb = HoldFor(rec, opt_.holdStart);
+    Hold verb = HoldFor(rec, opt_.holdVerbs);
     // Without the BPF side, the runtime's exit is learnt through a pidfd.
     if (!bpfRunning_ && rec.task.vpid && verb == Hold::Create)
       pids_.Watch(rec.task.vpid, OCI_EXIT_RUNTIME, rec.task.vpid);

@@ -36,7 +36,7 @@ struct ReactorOptions {
   bool useFanotify = true;
   uint32_t gateTimeoutMs = 1000;
   bool allowOnExpiry = true;         // fail-open unless the watcher says otherwise
-  bool holdStart = true;             // hold `start` until JavaScript has handled what came before
+  HoldVerbs holdVerbs;
   uint32_t maxHeld = 4096;           // more concurrent holds are answered at once
   uint32_t watcherPidns = 0;
   bool watcherInInitPidns = true;

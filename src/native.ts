@@ -101,8 +101,8 @@ export interface NativeOptions {
   useFanotify: boolean;
   gateTimeoutMs: number;
   allowOnExpiry: boolean;
-  /** hold `start` execs until JS has handled every record before them */
-  holdStart: boolean;
+  /** the verbs whose execs are held: a creation until its verdict, a start until JS has handled every record before it */
+  holdVerbs: { create: readonly string[]; start: readonly string[] };
   maxHeld: number;
   watcherPidns: number;
   watcherInInitPidns: boolean;
