@@ -3,7 +3,9 @@
 #include <malloc.h>
 #include <napi.h>
 
+#include <initializer_list>
 #include <memory>
+#include <utility>
 
 #include "reactor.h"
 #include "read_in_root.h"
@@ -325,9 +327,31 @@ Napi::Value TrimMallocJs(const Napi::CallbackInfo& info) {
 #endif
 }
 
+Napi::Object Frozen(Napi::Env env, std::initializer_list<std::pair<const char*, uint32_t>> members) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& [name, value] : members) o.Set(name, value);
+  o.Freeze();
+  return o;
+}
+
+// The enums of bpf/ocinotify.h that JavaScript reads (src/native.ts).
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("exitKind", Frozen(env, {{"runtime", OCI_EXIT_RUNTIME},
+                                         {"container", OCI_EXIT_CONTAINER},
+                                         {"prestart", OCI_EXIT_PRESTART}}));
+  constants.Set("binaryKind", Frozen(env, {{"runtime", OCI_BIN_RUNTIME}, {"monitor", OCI_BIN_MONITOR}}));
+  constants.Set("recordFlag", Frozen(env, {{"argsTruncated", OCI_F_ARGS_TRUNCATED},
+                                           {"execveat", OCI_F_EXECVEAT},
+                                           {"monitor", OCI_F_MONITOR}}));
+  constants.Freeze();
+  return constants;
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new Keys(env));
   exports.Set("Watcher", Watcher::Init(env));
+  exports.Set("constants", Constants(env));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRootJs));
   exports.Set("trimMalloc", Napi::Function::New(env, TrimMallocJs));
   return exports;
