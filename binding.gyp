@@ -5,6 +5,9 @@
       "sources": [
         "addon/binding.cc",
         "addon/reactor.cc",
+        "addon/argv_match.cc",
+        "addon/holds.cc",
+        "addon/pid_watch.cc",
         "addon/bpf_tracer.cc",
         "addon/binary_watch.cc",
         "addon/fanotify_gate.cc",
@@ -17,7 +20,7 @@
         "bpf/.output"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],
       "cflags_cc!": ["-fno-exceptions"],
       "variables": {
         "static_prefix%": "<!(node -p \"process.env.OCINOTIFY_STATIC_PREFIX || ''\")"

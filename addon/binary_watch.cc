@@ -5,11 +5,12 @@
 #include <stdlib.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "kernel_dev.h"
 
 namespace ocinotify {
 
@@ -19,8 +20,6 @@ namespace {
 // in a directory along it, or that directory itself going.
 constexpr uint32_t kDirEvents =
     IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
-
-uint64_t KernelDev(dev_t d) { return (static_cast<uint64_t>(major(d)) << 20) | minor(d); }
 
 std::vector<std::string> Components(const std::string& path) {
   std::vector<std::string> out;

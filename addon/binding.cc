@@ -2,10 +2,10 @@
 // src/ (TypeScript) or in the reactor.
 #include <malloc.h>
 #include <napi.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 
+#include <initializer_list>
 #include <memory>
+#include <utility>
 
 #include "reactor.h"
 #include "read_in_root.h"
@@ -198,7 +198,8 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     opt.useFanotify = o.Get("useFanotify").ToBoolean();
     opt.gateTimeoutMs = o.Get("gateTimeoutMs").ToNumber().Uint32Value();
     opt.allowOnExpiry = o.Get("allowOnExpiry").ToBoolean();
-    opt.holdStart = o.Get("holdStart").ToBoolean();
+    Napi::Object holdVerbs = o.Get("holdVerbs").As<Napi::Object>();
+    opt.holdVerbs = {Strings(holdVerbs.Get("create")), Strings(holdVerbs.Get("start"))};
     opt.maxHeld = o.Get("maxHeld").ToNumber().Uint32Value();
     opt.watcherPidns = o.Get("watcherPidns").ToNumber().Uint32Value();
     opt.watcherInInitPidns = o.Get("watcherInInitPidns").ToBoolean();
@@ -206,14 +207,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     Napi::Array bins = o.Get("binaries").As<Napi::Array>();
     for (uint32_t i = 0; i < bins.Length(); i++) {
       Napi::Object b = bins.Get(i).As<Napi::Object>();
-      RuntimeBinary rb;
-      rb.path = b.Get("path").ToString().Utf8Value();
-      rb.kind = b.Get("kind").ToNumber().Uint32Value();
-      struct stat st;
-      if (stat(rb.path.c_str(), &st) != 0) continue;
-      rb.dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
-      rb.ino = st.st_ino;
-      opt.binaries.push_back(rb);
+      opt.binaries.push_back({b.Get("path").ToString().Utf8Value(), b.Get("kind").ToNumber().Uint32Value()});
     }
     Napi::Value candidates = o.Get("candidates");
     if (candidates.IsArray()) {
@@ -280,11 +274,11 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     if (!reactor_) return o;
     ReactorStats s = reactor_->Stats();
     auto num = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
-    num("held", s.held);
-    num("heldNow", s.heldNow);
-    num("answeredByJs", s.answeredByJs);
-    num("expired", s.expired);
-    num("answeredNative", s.answeredNative);
+    num("held", s.holds.held);
+    num("heldNow", s.holds.heldNow);
+    num("answeredByJs", s.holds.answeredByJs);
+    num("expired", s.holds.expired);
+    num("answeredNative", s.holds.answeredNative);
     num("ringbufFull", s.ringbufFull);
     num("queueOverflow", s.queueOverflow);
     num("enterUnmatched", s.enterUnmatched);
@@ -333,9 +327,31 @@ Napi::Value TrimMallocJs(const Napi::CallbackInfo& info) {
 #endif
 }
 
+Napi::Object Frozen(Napi::Env env, std::initializer_list<std::pair<const char*, uint32_t>> members) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& [name, value] : members) o.Set(name, value);
+  o.Freeze();
+  return o;
+}
+
+// The enums of bpf/ocinotify.h that JavaScript reads (src/native.ts).
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("exitKind", Frozen(env, {{"runtime", OCI_EXIT_RUNTIME},
+                                         {"container", OCI_EXIT_CONTAINER},
+                                         {"prestart", OCI_EXIT_PRESTART}}));
+  constants.Set("binaryKind", Frozen(env, {{"runtime", OCI_BIN_RUNTIME}, {"monitor", OCI_BIN_MONITOR}}));
+  constants.Set("recordFlag", Frozen(env, {{"argsTruncated", OCI_F_ARGS_TRUNCATED},
+                                           {"execveat", OCI_F_EXECVEAT},
+                                           {"monitor", OCI_F_MONITOR}}));
+  constants.Freeze();
+  return constants;
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new Keys(env));
   exports.Set("Watcher", Watcher::Init(env));
+  exports.Set("constants", Constants(env));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRootJs));
   exports.Set("trimMalloc", Napi::Function::New(env, TrimMallocJs));
   return exports;

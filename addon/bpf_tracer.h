@@ -16,8 +16,8 @@ namespace ocinotify {
 struct RuntimeBinary {
   std::string path;   // as marked (through the host root)
   uint32_t kind;      // enum oci_binary_kind
-  uint64_t dev;       // kernel dev_t encoding
-  uint64_t ino;
+  uint64_t dev = 0;   // KernelDev()
+  uint64_t ino = 0;
 };
 
 class BpfTracer {

@@ -28,12 +28,6 @@ std::string FanotifyGate::Mark(const std::string& path) {
   return "";
 }
 
-std::string FanotifyGate::Unmark(const std::string& path) {
-  if (fanotify_mark(fd_, FAN_MARK_REMOVE, FAN_OPEN_EXEC_PERM, AT_FDCWD, path.c_str()) != 0)
-    return "fanotify_mark remove " + path + ": " + strerror(errno);
-  return "";
-}
-
 std::string FanotifyGate::MarkFd(int fd) {
   if (fanotify_mark(fd_, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, fd, nullptr) != 0)
     return std::string("fanotify_mark: ") + strerror(errno);
@@ -57,7 +51,7 @@ uint64_t FanotifyGate::Read(std::vector<PermEvent>& out) {
       if (md->mask & FAN_Q_OVERFLOW)
         overflows++;
       else if (md->fd >= 0)
-        out.push_back({md->fd, md->pid, md->mask});
+        out.push_back({md->fd, md->pid});
       md = FAN_EVENT_NEXT(md, n);
     }
   }

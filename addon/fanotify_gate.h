@@ -12,7 +12,6 @@ namespace ocinotify {
 struct PermEvent {
   int fd;          // the runtime binary, opened for us by the kernel
   pid_t tid;       // the exec'ing thread in our pid namespace, 0 if invisible
-  uint64_t mask;
 };
 
 class FanotifyGate {
@@ -22,7 +21,6 @@ class FanotifyGate {
   std::string Open();
   // Returns "" on success, else why the path cannot be marked.
   std::string Mark(const std::string& path);
-  std::string Unmark(const std::string& path);
   // The same, for the file an fd is open on (a replaced binary has no path).
   std::string MarkFd(int fd);
   std::string UnmarkFd(int fd);

@@ -4,8 +4,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -13,42 +11,15 @@
 #include <cstddef>
 #include <cstring>
 
-#include "proc_argv.h"
+#include "kernel_dev.h"
 
 namespace ocinotify {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kEnterTtl = std::chrono::seconds(10);
 constexpr auto kLossCheckEvery = std::chrono::milliseconds(100);
-constexpr size_t kMaxEnters = 65536;
 constexpr uint64_t kTagGate = 1, kTagBpf = 2, kTagTimer = 3, kTagWake = 4, kTagBinaries = 5;
-constexpr uint64_t kTagPidfd = 1ull << 32;  // | the pidfd
-
-uint64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
-// Only create and run make a container; start is held as an ordering barrier
-// (below). Everything else the runtimes are exec'd for (kill, delete, state,
-// init, ...) is answered without a trip through JavaScript. This is a
-// prefilter: an argument that merely equals a verb (a container named
-// "create") costs a hold, never a miss; the exact parse is the TypeScript
-// argv parser's.
-enum class Hold { None, Create, Start };
-
-Hold HoldFor(const Record& rec, bool holdStart) {
-  if (rec.flags & OCI_F_MONITOR) return Hold::None;
-  Hold hold = Hold::None;
-  for (size_t i = 1; i < rec.argv.size(); i++) {
-    if (rec.argv[i] == "create" || rec.argv[i] == "run") return Hold::Create;
-    if (holdStart && rec.argv[i] == "start") hold = Hold::Start;
-  }
-  return hold;
-}
 
 Record FromTask(RecordKind kind, const oci_header& hdr) {
   Record r;
@@ -60,9 +31,27 @@ Record FromTask(RecordKind kind, const oci_header& hdr) {
 
 std::string CString(const char* s, size_t max) { return std::string(s, strnlen(s, max)); }
 
+// The binaries JavaScript found, keyed as BPF keys them; one gone since is left out.
+std::vector<RuntimeBinary> Keyed(std::vector<RuntimeBinary> binaries) {
+  std::vector<RuntimeBinary> keyed;
+  for (auto& b : binaries) {
+    struct stat st;
+    if (stat(b.path.c_str(), &st) != 0) continue;
+    b.dev = KernelDev(st.st_dev);
+    b.ino = st.st_ino;
+    keyed.push_back(std::move(b));
+  }
+  return keyed;
+}
+
 }  // namespace
 
-Reactor::Reactor(ReactorOptions options) : opt_(std::move(options)), batch_(new Batch) {}
+Reactor::Reactor(ReactorOptions options)
+    : opt_(std::move(options)),
+      holds_(gate_, std::chrono::milliseconds(opt_.gateTimeoutMs), opt_.maxHeld),
+      batch_(new Batch) {
+  opt_.binaries = Keyed(std::move(opt_.binaries));
+}
 
 Reactor::~Reactor() { Stop(); }
 
@@ -72,6 +61,7 @@ ReactorStatus Reactor::Start(Deliver deliver) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   wakefd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  pids_.Open(epfd_, wakefd_);
   auto watch = [this](int fd, uint64_t tag) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -137,7 +127,8 @@ void Reactor::Run() {
       gate |= events[i].data.u64 == kTagGate;
       timer |= events[i].data.u64 == kTagTimer;
       binaries |= events[i].data.u64 == kTagBinaries;
-      if (events[i].data.u64 & kTagPidfd) OnPidExit(static_cast<int>(events[i].data.u64 & 0xffffffff));
+      if (events[i].data.u64 & PidWatch::kEpollTag)
+        pids_.OnExit(static_cast<int>(events[i].data.u64 & 0xffffffff), *batch_);
     }
     // Drain the ring buffer first, every time: a runtime's sys_enter record
     // is committed before its permission event is queued, so after this
@@ -154,8 +145,8 @@ void Reactor::Run() {
       uint64_t ticks;
       (void)!read(timerfd_, &ticks, sizeof(ticks));
       armedFor_ = Clock::time_point::max();  // it fired: nothing is armed any more
-      ExpireDeadlines();
-      ExpireEnters();
+      holds_.Expire(*batch_);
+      argv_.Expire();
     }
     Flush();
     ArmTimer();
@@ -183,16 +174,7 @@ void Reactor::OnBpf(const void* data, size_t size) {
         batch_->push_back(std::move(rec));
         return;
       }
-      if (gate_.Fd() < 0) return;  // no permission events to match them to
-      if (enterByTid_.size() + enterInvisible_.size() >= kMaxEnters) {
-        stats_.enterUnmatched++;
-        return;
-      }
-      Enter e{std::move(rec), Clock::now()};
-      if (hdr.task.vtid)
-        enterByTid_[hdr.task.vtid] = std::move(e);
-      else
-        enterInvisible_.push_back(std::move(e));
+      if (gate_.Fd() >= 0) argv_.Keep(std::move(rec));  // else no permission events to match them to
       return;
     }
     case OCI_REC_INIT_EXEC: {
@@ -226,60 +208,11 @@ void Reactor::OnBpf(const void* data, size_t size) {
   }
 }
 
-bool Reactor::TakeEnter(pid_t tid, Record& out) {
-  if (tid) {
-    auto it = enterByTid_.find(tid);
-    if (it == enterByTid_.end()) return false;
-    out = std::move(it->second.rec);
-    enterByTid_.erase(it);
-    return true;
-  }
-  // Our pid namespace cannot see the exec'ing task: its permission event is
-  // the oldest unmatched one, as both are produced in the same task's order.
-  if (enterInvisible_.empty()) return false;
-  out = std::move(enterInvisible_.front().rec);
-  enterInvisible_.pop_front();
-  return true;
-}
-
-Record Reactor::MatchArgv(const PermEvent& ev) {
-  Record rec;
-  // A permission event queued after this iteration's drain has its record
-  // committed, but not yet consumed: drain once more before reading /proc.
-  bool found = TakeEnter(ev.tid, rec);
-  if (!found) {
-    bpf_.Drain();
-    found = TakeEnter(ev.tid, rec);
-  }
-  if (found) {
-    // The kernel side copies the first OCI_ARGS_BYTES of argv; the held
-    // thread's memory has all of it (10,000 arguments, a 100 KiB one).
-    Record whole;
-    if ((rec.flags & OCI_F_ARGS_TRUNCATED) && ev.tid && ReadExecArgv(ev.tid, whole)) {
-      rec.argv = std::move(whole.argv);
-      rec.flags = (rec.flags & ~OCI_F_ARGS_TRUNCATED) | (whole.flags & OCI_F_ARGS_TRUNCATED);
-    }
-    return rec;
-  }
-  rec.kind = RecordKind::Exec;
-  rec.task.ts_ns = MonotonicNs();  // no kernel record: the time we saw the permission event
-  if (ev.tid && ReadExecArgv(ev.tid, rec)) {
-    if (opt_.watcherInInitPidns) {
-      rec.task.pid = rec.task.vpid;
-      rec.task.tid = rec.task.vtid;
-    }
-  } else {
-    rec.task.vtid = ev.tid;
-  }
-  return rec;
-}
-
 std::string Reactor::BinaryPath(int fd) {
   struct stat st;
   if (fstat(fd, &st) == 0) {
-    uint64_t dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
     for (const auto& b : opt_.binaries)
-      if (b.dev == dev && b.ino == st.st_ino) return b.path;
+      if (b.dev == KernelDev(st.st_dev) && b.ino == st.st_ino) return b.path;
   }
   char link[64], path[4096];
   snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -293,8 +226,7 @@ void Reactor::OnPermEvents() {
   if (overflows) {
     // FAN_UNLIMITED_QUEUE: the kernel never drops a permission event, so this
     // is never expected; if it ever happens it is reported, not swallowed.
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.queueOverflow += overflows;
+    queueOverflow_ += overflows;
     Record lost;
     lost.kind = RecordKind::Lost;
     lost.count = overflows;
@@ -302,28 +234,21 @@ void Reactor::OnPermEvents() {
     batch_->push_back(std::move(lost));
   }
   for (const auto& ev : events) {
-    Record rec = MatchArgv(ev);
+    Record rec = argv_.Match(ev, bpf_, opt_.watcherInInitPidns);
     rec.kind = RecordKind::Exec;
     rec.binary = BinaryPath(ev.fd);
-    Hold hold = rec.task.euid == 0 && rec.argvSource != ArgvSource::None ? HoldFor(rec, opt_.holdStart) : Hold::None;
-    std::lock_guard<std::mutex> lock(mu_);
+    Hold verb = HoldFor(rec, opt_.holdVerbs);
     // Without the BPF side, the runtime's exit is learnt through a pidfd.
-    if (!bpfRunning_ && rec.task.vpid && HoldFor(rec, false) == Hold::Create)
-      WatchPidLocked(rec.task.vpid, OCI_EXIT_RUNTIME, rec.task.vpid);
+    if (!bpfRunning_ && rec.task.vpid && verb == Hold::Create)
+      pids_.Watch(rec.task.vpid, OCI_EXIT_RUNTIME, rec.task.vpid);
     // A `start` waits until JavaScript has handled every record before it (the
     // create's runtime exit among them): whatever listens has the container's
     // `precreate` and `create` before its entrypoint can run. It is answered as
     // soon as JavaScript reaches it, and let go (never denied) at the deadline.
-    if (hold != Hold::None && held_.size() < opt_.maxHeld) {
-      rec.cookie = nextCookie_++;
-      rec.held = true;
-      held_[rec.cookie] = {ev.fd, Clock::now() + std::chrono::milliseconds(opt_.gateTimeoutMs),
-                           hold == Hold::Create ? opt_.allowOnExpiry : true};
-      stats_.held++;
-    } else {
-      gate_.Answer(ev.fd, true);
-      stats_.answeredNative++;
-    }
+    if (rec.task.euid == 0 && rec.argvSource != ArgvSource::None && verb != Hold::None)
+      rec.cookie = holds_.Add(ev.fd, verb == Hold::Create ? opt_.allowOnExpiry : true);
+    rec.held = rec.cookie != 0;
+    if (!rec.held) holds_.AllowNow(ev.fd);
     batch_->push_back(std::move(rec));
   }
 }
@@ -368,115 +293,25 @@ void Reactor::RescanBinaries() {
   }
 }
 
-bool Reactor::Answer(uint64_t cookie, bool allow) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = held_.find(cookie);
-  if (it == held_.end()) return false;
-  gate_.Answer(it->second.fd, allow);
-  held_.erase(it);
-  stats_.answeredByJs++;
-  return true;
-}
+bool Reactor::Answer(uint64_t cookie, bool allow) { return holds_.Answer(cookie, allow); }
 
-bool Reactor::SetExpiryVerdict(uint64_t cookie, bool allow) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = held_.find(cookie);
-  if (it == held_.end()) return false;
-  it->second.allowOnExpiry = allow;
-  return true;
-}
+bool Reactor::SetExpiryVerdict(uint64_t cookie, bool allow) { return holds_.SetExpiryVerdict(cookie, allow); }
 
 bool Reactor::TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, uint32_t runtimeMntns) {
   if (!bpfRunning_) {
-    WatchPid(pid, OCI_EXIT_CONTAINER, sessionPid);
+    pids_.Watch(pid, OCI_EXIT_CONTAINER, sessionPid);
     return true;
   }
   return bpf_.TrackContainer(pid, sessionPid, started, runtimeMntns);
 }
 
 void Reactor::WatchPid(uint32_t pid, uint32_t exitKind, uint32_t sessionPid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  WatchPidLocked(pid, exitKind, sessionPid);
-}
-
-void Reactor::WatchPidLocked(uint32_t pid, uint32_t exitKind, uint32_t sessionPid) {
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) {
-    // Already gone: its exit is now. Delivered with the reactor's next batch.
-    Record rec;
-    rec.kind = RecordKind::Exit;
-    rec.task.pid = rec.task.vpid = pid;
-    rec.task.ts_ns = MonotonicNs();
-    rec.exitKind = exitKind;
-    rec.sessionPid = sessionPid;
-    rec.status = -1;
-    pendingExits_.push_back(std::move(rec));
-    uint64_t one = 1;
-    (void)!write(wakefd_, &one, sizeof(one));
-    return;
-  }
-  pidWatches_[fd] = {pid, exitKind, sessionPid};
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kTagPidfd | static_cast<uint32_t>(fd);
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
-}
-
-void Reactor::OnPidExit(int pidfd) {
-  PidWatch w;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = pidWatches_.find(pidfd);
-    if (it == pidWatches_.end()) return;
-    w = it->second;
-    pidWatches_.erase(it);
-  }
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, pidfd, nullptr);
-  close(pidfd);
-  Record rec;
-  rec.kind = RecordKind::Exit;
-  rec.task.pid = rec.task.vpid = w.pid;
-  rec.task.ts_ns = MonotonicNs();
-  rec.exitKind = w.exitKind;
-  rec.sessionPid = w.sessionPid;
-  rec.status = -1;  // a pidfd tells that a non-child exited, not how
-  batch_->push_back(std::move(rec));
-}
-
-void Reactor::ExpireDeadlines() {
-  auto now = Clock::now();
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = held_.begin(); it != held_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
-    }
-    gate_.Answer(it->second.fd, it->second.allowOnExpiry);
-    Record rec;
-    rec.kind = RecordKind::GateExpired;
-    rec.cookie = it->first;
-    rec.allowed = it->second.allowOnExpiry;
-    batch_->push_back(std::move(rec));
-    stats_.expired++;
-    it = held_.erase(it);
-  }
-}
-
-void Reactor::ExpireEnters() {
-  auto cutoff = Clock::now() - kEnterTtl;
-  for (auto it = enterByTid_.begin(); it != enterByTid_.end();)
-    it = it->second.seen < cutoff ? enterByTid_.erase(it) : std::next(it);
-  while (!enterInvisible_.empty() && enterInvisible_.front().seen < cutoff) enterInvisible_.pop_front();
+  pids_.Watch(pid, exitKind, sessionPid);
 }
 
 void Reactor::ArmTimer() {
-  Clock::time_point next = Clock::time_point::max();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [cookie, h] : held_) next = std::min(next, h.deadline);
-  }
-  if (!enterByTid_.empty() || !enterInvisible_.empty())
-    next = std::min(next, Clock::now() + std::chrono::seconds(1));
+  Clock::time_point next = holds_.NextDeadline();
+  if (argv_.Waiting()) next = std::min(next, Clock::now() + std::chrono::seconds(1));
   if (lossCheckOwed_) next = std::min(next, lastLossCheck_ + kLossCheckEvery);
   if (next == armedFor_) return;  // still armed for it: a syscall saved on most wake-ups
   armedFor_ = next;
@@ -491,26 +326,21 @@ void Reactor::ArmTimer() {
 }
 
 void Reactor::Flush() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& rec : pendingExits_) batch_->push_back(std::move(rec));
-    pendingExits_.clear();
-  }
+  pids_.TakeGone(*batch_);
   // The drop counter is a per-CPU map read (a syscall): not on every wake-up.
   // A check put off is owed: ArmTimer wakes us for it.
   auto now = Clock::now();
   lossCheckOwed_ = bpfRunning_ && now - lastLossCheck_ < kLossCheckEvery;
   if (bpfRunning_ && !lossCheckOwed_) {
     lastLossCheck_ = now;
-    uint64_t full = bpf_.Stat(OCI_STAT_RINGBUF_FULL);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (full > stats_.ringbufFull) {
+    uint64_t full = bpf_.Stat(OCI_STAT_RINGBUF_FULL), seen = ringbufFull_.load();
+    if (full > seen) {
       Record rec;
       rec.kind = RecordKind::Lost;
-      rec.count = full - stats_.ringbufFull;
+      rec.count = full - seen;
       rec.reason = "ringbuf-full";
       batch_->push_back(std::move(rec));
-      stats_.ringbufFull = full;
+      ringbufFull_.store(full);
     }
   }
   if (batch_->empty()) return;
@@ -519,9 +349,11 @@ void Reactor::Flush() {
 }
 
 ReactorStats Reactor::Stats() {
-  std::lock_guard<std::mutex> lock(mu_);
-  ReactorStats s = stats_;
-  s.heldNow = held_.size();
+  ReactorStats s;
+  s.holds = holds_.Stats();
+  s.ringbufFull = ringbufFull_.load();
+  s.queueOverflow = queueOverflow_.load();
+  s.enterUnmatched = argv_.Unmatched();
   return s;
 }
 
@@ -532,13 +364,8 @@ void Reactor::Stop() {
     (void)!write(wakefd_, &one, sizeof(one));
     thread_.join();
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [cookie, h] : held_) gate_.Answer(h.fd, true);
-    held_.clear();
-    for (auto& [fd, w] : pidWatches_) close(fd);
-    pidWatches_.clear();
-  }
+  holds_.AllowAll();
+  pids_.Close();
   gate_.Close();
   bpf_.Close();
   binaryWatch_.Close();

@@ -1,5 +1,7 @@
 // What the reactor hands to JavaScript: one flat, owned record per kernel fact.
 #pragma once
+#include <time.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -50,6 +52,13 @@ struct Record {
 };
 
 using Batch = std::vector<Record>;
+
+// A record's time when no kernel record is behind it: the clock bpf_ktime_get_ns() reads.
+inline uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
 
 std::vector<std::string> SplitArgs(const char* buf, size_t len);
 

@@ -184,7 +184,10 @@ const CONMON_FLAGS = flagTable({
   ],
 });
 
-const CREATION_VERBS: ReadonlySet<string> = new Set(['create', 'run']);
+/** The verbs that make a container: the parser's, and the reactor's and mayCreate's prefilter. */
+export const CREATION_VERBS: readonly string[] = ['create', 'run'];
+/** The verb that starts a created container: held natively as an ordering barrier (`orderStart`). */
+export const START_VERB = 'start';
 
 /** Where each verb takes its container id; `kill <id> [signal]`, `exec <id> <cmd...>`. */
 const ID_POSITION: ReadonlyMap<string, 'first' | 'last'> = new Map([
@@ -249,7 +252,7 @@ function parseOciRuntime(argv: readonly string[], runtime: RuntimeName, grammar:
     return { ...common, id: null, bundle: null, pidFile: null, isContainerCreation: false, selfReexec: verb !== null };
   }
   const command = scanFlags(argv, global.next + 1, grammar.verbs.get(verb) ?? NO_FLAGS, grammar.style, false);
-  const isContainerCreation = CREATION_VERBS.has(verb);
+  const isContainerCreation = CREATION_VERBS.includes(verb);
   return {
     ...common,
     id: containerIdOf(verb, command.positionals),

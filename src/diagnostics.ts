@@ -2,7 +2,7 @@
 // would accept, a config.json it refused, a pid file that lies - as typed events with stable
 // codes. They are bounded in size and carry no env value, file content or annotation value.
 import { constants } from 'node:os';
-import type { RuntimeName } from './argv.js';
+import { CREATION_VERBS, type RuntimeName } from './argv.js';
 import { ERROR_CODES, OciNotifyError, type ErrorCode } from './errors.js';
 
 export type DiagnosticCode =
@@ -104,8 +104,7 @@ export function summarizeRuntime(runtime: {
 
 /** The same prefilter as the reactor's: an argument equal to a creation verb. */
 export function mayCreate(argv: readonly string[]): boolean {
-  for (let i = 1; i < argv.length; i++) if (argv[i] === 'create' || argv[i] === 'run') return true;
-  return false;
+  return argv.some((arg, i) => i > 0 && CREATION_VERBS.includes(arg));
 }
 
 export interface DiagnosticContext {

@@ -89,20 +89,59 @@ export type NativeRecord =
   | BinaryRecord
   | ExecFailedRecord;
 
-/** Mirrors enum oci_exit_kind in bpf/ocinotify.h. */
-export const EXIT_KIND = { runtime: 1, container: 2, prestart: 3 } as const;
-/** Mirrors enum oci_binary_kind. */
-export const BINARY_KIND = { runtime: 1, monitor: 2 } as const;
-/** Mirrors enum oci_record_flags. */
-export const RECORD_FLAG = { argsTruncated: 1, execveat: 2, monitor: 4 } as const;
+/** enum oci_exit_kind of bpf/ocinotify.h: whose exit an 'exit' record reports. */
+export interface ExitKinds {
+  readonly runtime: number;
+  readonly container: number;
+  readonly prestart: number;
+}
+
+/** enum oci_binary_kind: what a runtime binary is. */
+export interface BinaryKinds {
+  readonly runtime: number;
+  readonly monitor: number;
+}
+
+/** enum oci_record_flags: the bits of a record's flags. */
+export interface RecordFlags {
+  readonly argsTruncated: number;
+  readonly execveat: number;
+  readonly monitor: number;
+}
+
+/** The header's enums, as the addon exports them. */
+export interface NativeConstants {
+  readonly exitKind: ExitKinds;
+  readonly binaryKind: BinaryKinds;
+  readonly recordFlag: RecordFlags;
+}
+
+/** One of the header's enums, read from the addon at first use: importing the package loads no native code. */
+function headerEnum<K extends keyof NativeConstants>(name: K): NativeConstants[K] {
+  let values: NativeConstants[K] | undefined;
+  const load = (): NativeConstants[K] => (values ??= loadAddon().constants[name]);
+  return new Proxy({} as NativeConstants[K], {
+    get: (_, key) => Reflect.get(load(), key),
+    ownKeys: () => Reflect.ownKeys(load()),
+    getOwnPropertyDescriptor: (_, key) => {
+      const descriptor = Reflect.getOwnPropertyDescriptor(load(), key);
+      // The addon's objects are frozen; a proxy may report only configurable properties its target lacks.
+      return descriptor && { ...descriptor, configurable: true };
+    },
+  });
+}
+
+export const EXIT_KIND = headerEnum('exitKind');
+export const BINARY_KIND = headerEnum('binaryKind');
+export const RECORD_FLAG = headerEnum('recordFlag');
 
 export interface NativeOptions {
   useBpf: boolean;
   useFanotify: boolean;
   gateTimeoutMs: number;
   allowOnExpiry: boolean;
-  /** hold `start` execs until JS has handled every record before them */
-  holdStart: boolean;
+  /** the verbs whose execs are held: a creation until its verdict, a start until JS has handled every record before it */
+  holdVerbs: { create: readonly string[]; start: readonly string[] };
   maxHeld: number;
   watcherPidns: number;
   watcherInInitPidns: boolean;
@@ -147,6 +186,7 @@ export interface NativeWatcher {
 
 interface Addon {
   Watcher: new (options: NativeOptions, onBatch: (batch: NativeRecord[]) => void) => NativeWatcher;
+  constants: NativeConstants;
   readFileInRoot(root: string, path: string, maxBytes: number): Buffer;
   /** glibc's malloc_trim(0): free pages of every malloc arena back to the kernel; false if none (or not glibc). */
   trimMalloc(): boolean;

@@ -2,7 +2,7 @@
 import { EventEmitter, on } from 'node:events';
 import { posix } from 'node:path';
 import { resolveAnnotations, type ResolvedMetadata, type ResolveHints } from './annotations/index.js';
-import { parseRuntimeArgv, runtimeNameOf, type RuntimeInvocation, type RuntimeName } from './argv.js';
+import { CREATION_VERBS, START_VERB, parseRuntimeArgv, runtimeNameOf, type RuntimeInvocation, type RuntimeName } from './argv.js';
 import { ArgvError, OciNotifyError, SpecError } from './errors.js';
 import { normalizeVerdict, timeoutPolicyFor, type GateVerdict, type TimeoutPolicy, type TimeoutRule, type Verdict } from './gate.js';
 import { defaultStateRoot, liveRuntimePids, scanExisting, userStateRoots, type ExistingContainer } from './host/state.js';
@@ -173,7 +173,7 @@ export class ContainerWatcher extends EventEmitter {
         useFanotify: mode !== 'ebpf-only',
         gateTimeoutMs: options.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS,
         allowOnExpiry: (options.onTimeout ?? 'fail-open') === 'fail-open',
-        holdStart: options.orderStart !== false,
+        holdVerbs: { create: CREATION_VERBS, start: options.orderStart !== false ? [START_VERB] : [] },
         maxHeld: MAX_HELD,
         watcherPidns: pidns,
         watcherInInitPidns: this.view.inInitPidns,

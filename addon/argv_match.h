@@ -1,0 +1,64 @@
+// The argv of each exec held at its permission check, and whether it is held. BPF copies
+// a runtime's argv at sys_enter_execve(at), before the check; fanotify then reports the
+// check with the exec'ing thread. Both come from the reactor thread only.
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bpf_tracer.h"
+#include "fanotify_gate.h"
+#include "record.h"
+
+namespace ocinotify {
+
+// The verbs whose execs are held, as JavaScript gives them (src/argv.ts): a
+// creation's for its verdict, a start's as an ordering barrier (reactor.cc).
+// Without start verbs, starts are answered at once.
+struct HoldVerbs {
+  std::vector<std::string> create;
+  std::vector<std::string> start;
+};
+
+enum class Hold { None, Create, Start };
+
+// Everything else the runtimes are exec'd for (kill, delete, state, init, ...) is
+// answered without a trip through JavaScript. This is a prefilter: an argument that
+// merely equals a verb (a container named "create") costs a hold, never a miss; the
+// exact parse is the TypeScript argv parser's.
+Hold HoldFor(const Record& rec, const HoldVerbs& verbs);
+
+class ArgvMatch {
+ public:
+  // Keeps a sys_enter record until its permission event.
+  void Keep(Record enter);
+  // The exec held at ev, with its argv: from its sys_enter record, else read from the
+  // held thread's memory.
+  Record Match(const PermEvent& ev, BpfTracer& bpf, bool watcherInInitPidns);
+  // Forgets the records no permission event came for: an exec that failed before its
+  // check, or of an unmarked file with a runtime's name.
+  void Expire();
+  bool Waiting() const { return !byTid_.empty() || !invisible_.empty(); }
+  // Records dropped because too many were waiting. Read from any thread.
+  uint64_t Unmatched() const { return unmatched_.load(); }
+
+ private:
+  struct Enter {
+    Record rec;
+    std::chrono::steady_clock::time_point seen;
+  };
+
+  bool Take(pid_t tid, Record& out);
+
+  std::unordered_map<pid_t, Enter> byTid_;
+  std::deque<Enter> invisible_;  // tasks our pid namespace cannot see
+  std::atomic<uint64_t> unmatched_{0};
+};
+
+}  // namespace ocinotify
