@@ -4,10 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTAINERD_CRI_KEYS as KEYS } from '../../src/annotations/index.js';
-import { Containerd, K8S_NAMESPACE } from './containerd.js';
-import { containerConfig, CriClient, hostNetworkPod, type PodSandboxConfig } from './cri/client.js';
+import { Containerd, K8S_NAMESPACE } from '../kit/containerd.js';
+import { containerConfig, CriClient, hostNetworkPod, type PodSandboxConfig } from '../kit/cri/client.js';
 import { CRI_FIXTURE, Lab, expectSteps, lifecycle, privileged, Recorder, RUNC } from './harness.js';
-import { BUSYBOX_IMAGE, PAUSE_IMAGE } from './oci-image.js';
+import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../kit/oci-image.js';
 
 const PODS = 3;
 const CONTAINERS_PER_POD = 3;

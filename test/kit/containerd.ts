@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { execRuntime, RUNC } from './harness.js';
+import { execRuntime, RUNC } from '../integration/harness.js';
 import { buildImageArchive, BUSYBOX_IMAGE, PAUSE_IMAGE } from './oci-image.js';
 
 export const CONTAINERD = '/usr/bin/containerd';
