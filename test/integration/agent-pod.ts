@@ -2,7 +2,7 @@
 // (node, libc) is the host's, read-only, and whose package directory is this source tree.
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lab } from './harness.js';
+import type { Lab } from '../kit/index.js';
 import type { PodmanLab } from './managers.js';
 
 /** The agent's container name under podman. */
@@ -21,16 +21,6 @@ export function agentRootfs(dir: string, mountPoints: readonly string[]): string
 /** The image's content as podman volumes: the host's /usr and the package at packageDir. */
 export function imageVolumes(packageDir: string): string[] {
   return ['-v', '/usr:/usr:ro', '-v', `${REPO}:${packageDir}:ro`];
-}
-
-/** Whether done() came to hold within ms, polled every 50 ms. */
-export async function pollUntil(done: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
 }
 
 /** Stops the agent and removes what podman and the lab made. */

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT, agentRootfs, imageVolumes, pollUntil, removeAgent } from './agent-pod.js';
-import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
+import { Lab, Recorder, criAnnotations, lifecycle, privileged, until } from '../kit/index.js';
+import { AGENT, agentRootfs, imageVolumes, removeAgent } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 import { parseYaml, podmanArgs, readDaemonSet, readEntrypoint } from './manifest.js';
 
@@ -90,7 +90,7 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
       '--rootfs', rootfs,
       ...args,
     ]);
-    if (!(await pollUntil(() => lines().some((l) => l.type === 'ready'), 30_000))) throw new Error(`agent not ready: ${readFileSync(log, 'utf8')}`);
+    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${readFileSync(log, 'utf8')}`, 30_000);
   }, 60_000);
 
   afterAll(() => removeAgent(podman, lab));
@@ -102,8 +102,8 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
     const host = new Recorder({ snapshot: false });
     try {
       const ids = Array.from({ length: 4 }, (_, i) => `ds-${i}`);
-      for (const id of ids) await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
-      await pollUntil(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 10_000);
+      for (const id of ids) await lifecycle(lab, host, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+      await until(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 'the agent to report every exit');
       for (const id of ids) {
         const mine = lines().filter((l) => l.id === id);
         expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);

@@ -4,8 +4,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT, agentRootfs, imageVolumes, pollUntil, removeAgent } from './agent-pod.js';
-import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
+import { Lab, Recorder, criAnnotations, lifecycle, privileged, until } from '../kit/index.js';
+import { AGENT, agentRootfs, imageVolumes, removeAgent } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 
 /** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
@@ -58,7 +58,7 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
       '--rootfs', rootfs,
       '/bin/sh', '-c', 'exec node /ocinotify/bin/ocinotify watch --json --host-root /host >/out/events.ndjson 2>/out/stderr.log',
     ]);
-    if (!(await pollUntil(() => lines().some((l) => l.type === 'ready'), 20_000))) throw new Error(`agent not ready: ${readFileSync(join(out, 'stderr.log'), 'utf8')}`);
+    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${readFileSync(join(out, 'stderr.log'), 'utf8')}`, 20_000);
   }, 60_000);
 
   afterAll(() => removeAgent(podman, lab));
@@ -68,8 +68,8 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
     const host = new Recorder({ snapshot: false }); // the host's own view, to compare pids with
     try {
       const ids = Array.from({ length: 6 }, (_, i) => `in-pod-${i}`);
-      for (const id of ids) await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
-      await pollUntil(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 10_000);
+      for (const id of ids) await lifecycle(lab, host, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+      await until(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 'the agent to report every exit');
       for (const id of ids) {
         const mine = lines().filter((l) => l.id === id);
         expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
