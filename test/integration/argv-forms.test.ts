@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Lab, RUNC, Recorder, criAnnotations, execRuntime, finish, privileged, sleep } from '../kit/index.js';
+import { Lab, RUNC, Recorder, criAnnotations, execRuntime, finish, privileged } from '../kit/index.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -51,10 +51,10 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
   /** argv as Lab.runc hands it to runc. */
   const labArgv = (args: string[], global: string[] = []): string[] => [RUNC, ...global, '--root', lab.stateRoot, ...args];
 
-  /** start, kill and delete a container that `create` made; waits for its exit event. */
+  /** start, kill and delete a container that `create` made; then a fence, past which no duplicate can come. */
   async function finishCreated(id: string): Promise<void> {
     await finish(lab, rec, id);
-    await sleep(100); // room for a duplicate to show up
+    await rec.fence(lab);
   }
 
   interface Expected {
@@ -109,7 +109,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
     const args = ['run', '--bundle', bundle, id];
     await lab.runc(args);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await sleep(100);
+    await rec.fence(lab);
     expectExactlyOnce(id, { argv: labArgv(args), bundle, run: true, exitCode: 0, signal: null });
   });
 

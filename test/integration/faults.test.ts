@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Collected, Lab, Recorder, busyWait, criAnnotations, privileged, sleep, timedRunc, until } from '../kit/index.js';
+import { Collected, Lab, Recorder, busyWait, criAnnotations, ended, fence, privileged, timedRunc, until } from '../kit/index.js';
 
 const WATCHER = join(import.meta.dirname, 'processes', 'watcher.mjs');
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'ocinotify');
@@ -105,7 +105,7 @@ describe.skipIf(!privileged())('faults', () => {
       await Promise.all(creators);
       const seen = (id: string) => second.lines().filter((l) => l.id === id && (l.type === 'existing' || l.type === 'precreate'));
       await until(() => ids.every((id) => seen(id).length >= 1), 'every container in the new watcher', 30_000);
-      await sleep(500); // room for a duplicate
+      await fence(lab, (id) => ended(second.lines(), id)); // past it, no duplicate can come
       const counts = ids.map((id) => seen(id).length);
       const existing = second.lines().filter((l) => l.type === 'existing' && ids.includes(l.id!));
       console.log(`watcher restarted after ${atRestart} of ${total} creations: ${existing.length} reported as existing, ${total - existing.length} from the stream`);

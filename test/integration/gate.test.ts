@@ -78,7 +78,7 @@ describe.skipIf(!privileged())('gate', () => {
       console.log(`denied runc create: exit ${create.code} after ${create.ms} ms; sessions still tracked: ${rec!.watcher.stats().sessions}`);
       expect(create.code).not.toBe(0);
       expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS);
-      await sleep(300);
+      await rec!.fence(lab);
       expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'denied']);
       expect(rec!.of(id, 'precreate')[0]!.held).toBe(true);
       expect(await runcStatus(lab, id)).toBeNull();
@@ -90,7 +90,7 @@ describe.skipIf(!privileged())('gate', () => {
       const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
       expect(create.code).not.toBe(0);
-      await sleep(200);
+      await rec!.fence(lab);
       expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'denied']);
       expect(await runcStatus(lab, id)).toBeNull();
     });
@@ -158,7 +158,7 @@ describe.skipIf(!privileged())('gate', () => {
       const script = `shopt -s execfail; exec ${runc(b1, first)}; exec ${runc(b2, second)}`;
       const before = rec!.watcher.stats();
       const res = await timedShell(`/usr/bin/bash -c ${sq(script)} </dev/null >>${sq(lab.log)} 2>&1`);
-      await sleep(300);
+      await rec!.fence(lab);
       const after = rec!.watcher.stats();
       const secondStatus = await runcStatus(lab, second);
       console.log(

@@ -5,7 +5,7 @@ import { linkSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiagnosticCode } from '../../src/index.js';
-import { Lab, RUNC, criAnnotations, execRuntime, finish, privileged, sleep, sq, timedShell } from '../kit/index.js';
+import { Lab, RUNC, criAnnotations, execRuntime, finish, privileged, sq, timedShell } from '../kit/index.js';
 import { Observer } from './hostile.js';
 
 const MiB = 1024 * 1024;
@@ -33,7 +33,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
   /** start, kill and delete a created container; its four events, exactly once. */
   async function expectFollowed(id: string): Promise<void> {
     await finish(lab, obs, id);
-    await sleep(50);
+    await obs.fence(lab);
     expect(obs.types(id)).toEqual(['precreate', 'create', 'start', 'exit']);
     expect(obs.of(id, 'precreate')[0]!.held).toBe(true);
     expect(obs.of(id, 'create')[0]!.pod?.uid).toBe(`uid-${id}`);
@@ -47,7 +47,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
       (err: Error) => err.message,
     );
     expect(outcome).not.toBe('ok');
-    await sleep(100);
+    await obs.fence(lab);
     const found = obs.diagnosticsWith(marker);
     expect(found.map((d) => [d.code, d.impact])).toEqual([[code, 'ignored']]);
     expect(found[0]!.id).toBeNull();
@@ -111,7 +111,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
     const marker = `mib-id-${suffix}`;
     const script = `big=$(head -c ${MiB} /dev/zero | tr '\\0' i); ${RUNC} --root ${sq(lab.stateRoot)} create --bundle /nonexistent/${marker} "$big" 2>>${sq(lab.log)}`;
     expect((await timedShell(script)).code).not.toBe(0);
-    await sleep(100);
+    await obs.fence(lab);
     const found = obs.diagnosticsWith(marker);
     expect(found.map((d) => d.code)).toEqual(['ERR_ARGV_INVALID_ID']);
     expect(found[0]!.runtime.argvClipped).toBe(true);

@@ -2,7 +2,7 @@
 // while held, pid files that lie. Real runc, real kernel path. The non-root and user-namespace
 // callers are in nonroot.test.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, DiagnosticCode, WatchOptions } from '../../src/index.js';
@@ -114,7 +114,15 @@ describe.skipIf(!privileged())('runtimes and pid files that do not behave', () =
       other.pid = (JSON.parse(await lab.runc(['state', other.id])) as { pid: number }).pid;
       // a process in a mount namespace of its own that is no container
       outsider = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
-      await sleep(100);
+      const ours = readlinkSync('/proc/self/ns/mnt');
+      const mntnsOf = (pid: number | undefined): string | null => {
+        try {
+          return readlinkSync(`/proc/${pid}/ns/mnt`);
+        } catch {
+          return null;
+        }
+      };
+      await until(() => ![null, ours].includes(mntnsOf(outsider.pid)), 'the outsider to unshare its mount namespace');
     });
 
     afterAll(async () => {

@@ -6,7 +6,7 @@ import { constants, chmodSync, closeSync, mkdirSync, openSync, readFileSync, ren
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, DiagnosticCode, DiagnosticEvent } from '../../src/index.js';
-import { Lab, criAnnotations, lifecycle, ocinotify, privileged, sleep, until } from '../kit/index.js';
+import { Lab, criAnnotations, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
 import { Observer } from './hostile.js';
 
 const MiB = 1024 * 1024;
@@ -280,6 +280,5 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
     expect(obs.types(id)).toEqual(['precreate', 'create', 'start', 'exit']);
     expect(obs.diagnosticsOf(id)).toEqual([]);
     obs.expectSound();
-    await sleep(0);
   });
 });

@@ -2,7 +2,7 @@
 // denied and failed containers, containers that end before they start.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, GateVerdict } from '../../src/index.js';
-import { Lab, Recorder, criAnnotations, privileged, sleep, timedRunc } from '../kit/index.js';
+import { Lab, Recorder, criAnnotations, privileged, timedRunc } from '../kit/index.js';
 
 const BUDGET_MS = 1000;
 const SLACK_MS = 500;
@@ -140,7 +140,7 @@ describe.skipIf(!privileged())('gate policies and terminal events', () => {
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'create'));
     await lab.runc(['delete', '--force', id]);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await sleep(100);
+    await rec.fence(lab);
     expect(rec.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'exit']);
   });
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, RUNC, criAnnotations, ended, lifecycle, privileged, sleep, sq, timedShell, until } from '../kit/index.js';
+import { Lab, RUNC, criAnnotations, ended, lifecycle, privileged, sq, timedShell, until } from '../kit/index.js';
 import { Observer, buildTools, runtimeFailures, stormResult, type Tools } from './hostile.js';
 
 const CREATES = 200;
@@ -83,7 +83,7 @@ describe.skipIf(!privileged())('pressure', () => {
       freezer.stdin.write('go\n');
       await until(() => said.includes('resumed'), 'the reactor thread to resume', 5000);
       await until(() => obs.lost.length > 0, 'a lost event', 5000);
-      await sleep(300);
+      await obs.fence(lab);
       const total = obs.lost.reduce((n, l) => n + l.count, 0);
       const stats = obs.watcher.stats();
       console.log(`4,000 runtime-named execs against a stopped reactor: lost ${total} (${obs.lost.length} lost events), ringbufFull ${stats.ringbufFull}`);
@@ -111,7 +111,7 @@ describe.skipIf(!privileged())('pressure', () => {
       const before = obs.watcher.stats();
       const storm = await timedShell(`${sq(tools.storm)} 1000 50 0 ${RUNC} --version >/dev/null`);
       expect(storm.code, storm.stderr).toBe(0);
-      await sleep(200);
+      await obs.fence(lab);
       const after = obs.watcher.stats();
       console.log(`1,000 runc --version over 50 processes in ${storm.ms} ms, answered natively ${after.answeredNative - before.answeredNative}, queue overflows ${after.queueOverflow}`);
       expect(after.answeredNative - before.answeredNative).toBeGreaterThanOrEqual(1000);

@@ -1,5 +1,6 @@
 // A watcher in this process whose events are kept, and the container steps tests wait on.
 import { ContainerWatcher, type ContainerEvent, type WatchOptions } from '../../src/index.js';
+import { ended, fence } from './fence.js';
 import type { Lab } from './lab.js';
 import { until } from './wait.js';
 
@@ -22,6 +23,18 @@ export class Recorder {
   /** Resolves once predicate holds on the recorded events, rejects after timeoutMs. */
   until(predicate: (events: ContainerEvent[]) => boolean, timeoutMs = 10_000): Promise<void> {
     return until(() => predicate(this.events), () => `events; recorded ${this.events.length}`, timeoutMs);
+  }
+
+  /** Resolves once this watcher has reported everything that happened before now (fence.ts), whatever ids it records. */
+  async fence(lab: Lab): Promise<void> {
+    const seen: ContainerEvent[] = [];
+    const onEvent = (e: ContainerEvent): number => seen.push(e);
+    this.watcher.on('event', onEvent);
+    try {
+      await fence(lab, (id) => ended(seen, id));
+    } finally {
+      this.watcher.off('event', onEvent);
+    }
   }
 
   close(): void {
