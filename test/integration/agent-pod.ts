@@ -1,9 +1,25 @@
 // The agent's image for pod-like tests under podman, without building one: a rootfs whose /usr
-// (node, libc) is the host's, read-only, and whose package directory is this source tree.
+// (node, libc) is the host's, read-only, and whose package directory is this source tree; and
+// what such an agent must report of containers created on the host.
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lab } from '../kit/index.js';
+import { expect } from 'vitest';
+import { Recorder, criAnnotations, lifecycle, until, type Lab } from '../kit/index.js';
 import type { PodmanLab } from './managers.js';
+
+/** A JSON line of the agent's, as far as the tests read it. */
+export interface AgentLine {
+  type: string;
+  mode?: string;
+  id?: string;
+  pid?: number | null;
+  watcherPid?: number | null;
+  held?: boolean;
+  pod?: { name: string; namespace: string; uid: string | null } | null;
+  container?: { name: string | null };
+  bundle?: string | null;
+  exitCode?: number | null;
+}
 
 /** The agent's container name under podman. */
 export const AGENT = 'ocinotify-agent';
@@ -28,4 +44,31 @@ export async function removeAgent(podman: PodmanLab | undefined, lab: Lab | unde
   await podman?.podman(['stop', '--time', '5', AGENT]).catch(() => undefined);
   await podman?.cleanup();
   await lab?.cleanup();
+}
+
+/**
+ * Runs a lifecycle of each id on the host, with a watcher of this process as the host's own view,
+ * until the agent has reported every exit. The agent must have reported each container's four
+ * steps, held at precreate, with its pod and the pid of create as the host sees it; returns each
+ * container's lines for what is particular to a test.
+ */
+export async function expectFollowedFromHost(lab: Lab, ids: string[], lines: () => AgentLine[]): Promise<Map<string, AgentLine[]>> {
+  const host = new Recorder({ snapshot: false });
+  try {
+    for (const id of ids) await lifecycle(lab, host, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+    await until(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 'the agent to report every exit');
+    return new Map(
+      ids.map((id) => {
+        const mine = lines().filter((l) => l.id === id);
+        expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
+        const [pre, create] = mine;
+        expect(pre!.held).toBe(true);
+        expect(pre!.pod).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
+        expect(create!.pid).toBe(host.of(id, 'create')[0]!.pid);
+        return [id, mine];
+      }),
+    );
+  } finally {
+    host.close();
+  }
 }

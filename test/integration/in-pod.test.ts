@@ -4,8 +4,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, Recorder, criAnnotations, lifecycle, privileged, until } from '../kit/index.js';
-import { AGENT, agentRootfs, imageVolumes, removeAgent } from './agent-pod.js';
+import { Lab, privileged, until } from '../kit/index.js';
+import { AGENT, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 
 /** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
@@ -15,28 +15,16 @@ export const POD_PRIVILEGES = [
   '--security-opt', 'apparmor=unconfined',
 ];
 
-interface Line {
-  type: string;
-  mode?: string;
-  id?: string;
-  pid?: number | null;
-  watcherPid?: number | null;
-  held?: boolean;
-  pod?: { name: string; namespace: string; uid: string } | null;
-  container?: { name: string | null };
-  bundle?: string | null;
-}
-
 describe.skipIf(!privileged())('the watcher in a pod', () => {
   let podman: PodmanLab;
   let lab: Lab;
   let out: string;
-  const lines = (): Line[] => {
+  const lines = (): AgentLine[] => {
     try {
       return readFileSync(join(out, 'events.ndjson'), 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as Line);
+        .map((l) => JSON.parse(l) as AgentLine);
     } catch {
       return [];
     }
@@ -65,23 +53,10 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
 
   it('runs in full mode without the host pid namespace and resolves host containers', async () => {
     expect(lines()[0]).toMatchObject({ type: 'ready', mode: 'full' });
-    const host = new Recorder({ snapshot: false }); // the host's own view, to compare pids with
-    try {
-      const ids = Array.from({ length: 6 }, (_, i) => `in-pod-${i}`);
-      for (const id of ids) await lifecycle(lab, host, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
-      await until(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 'the agent to report every exit');
-      for (const id of ids) {
-        const mine = lines().filter((l) => l.id === id);
-        expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
-        const [pre, create] = mine;
-        expect(pre!.held).toBe(true);
-        expect(pre!.pod).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
-        expect(pre!.bundle).toBe(join(lab.dir, 'bundles', id));
-        expect(create!.pid).toBe(host.of(id, 'create')[0]!.pid); // as the host sees it
-        expect(create!.watcherPid).toBeNull(); // invisible from the pod's pid namespace
-      }
-    } finally {
-      host.close();
+    const followed = await expectFollowedFromHost(lab, Array.from({ length: 6 }, (_, i) => `in-pod-${i}`), lines);
+    for (const [id, [pre, create]] of followed) {
+      expect(pre!.bundle).toBe(join(lab.dir, 'bundles', id));
+      expect(create!.watcherPid).toBeNull(); // invisible from the pod's pid namespace
     }
   });
 });
