@@ -1,7 +1,7 @@
 // The agent's image for pod-like tests under podman, without building one: a rootfs whose /usr
 // (node, libc) is the host's, read-only, and whose package directory is this source tree; and
 // what such an agent must report of containers created on the host.
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { Recorder, criAnnotations, lifecycle, until, type Lab } from '../kit/index.js';
@@ -19,6 +19,22 @@ export interface AgentLine {
   container?: { name: string | null };
   bundle?: string | null;
   exitCode?: number | null;
+}
+
+/**
+ * The agent's JSON lines in file so far, [] before it exists; unwrap takes the JSON out of a
+ * line of a log format, undefined for a line that carries none.
+ */
+export function agentLines(file: string, unwrap: (line: string) => string | undefined = (line) => line): AgentLine[] {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .map(unwrap)
+      .filter((l): l is string => l !== undefined && l !== '')
+      .map((l) => JSON.parse(l) as AgentLine);
+  } catch {
+    return [];
+  }
 }
 
 /** The agent's container name under podman. */

@@ -2,11 +2,10 @@
 // grants it - capabilities, host mounts and their propagation, seccomp/AppArmor, hostPID,
 // read-only root, memory limit, args - and the image's ENTRYPOINT from deploy/Containerfile.
 // Only the image's content is stood in for (the host's /usr for node, this tree for the package).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, privileged, until } from '../kit/index.js';
-import { AGENT, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
+import { Lab, privileged, tail, until } from '../kit/index.js';
+import { AGENT, agentLines, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 import { parseYaml, podmanArgs, readDaemonSet, readEntrypoint } from './manifest.js';
 
@@ -49,17 +48,7 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
   let lab: Lab;
   let log: string;
   /** The agent's stdout from the k8s-file log (the kubelet's format: TIME STREAM TAG LINE). */
-  const lines = (): AgentLine[] => {
-    try {
-      return readFileSync(log, 'utf8')
-        .split('\n')
-        .map((l) => /^\S+ stdout F (.*)$/.exec(l)?.[1])
-        .filter((l): l is string => l !== undefined)
-        .map((l) => JSON.parse(l) as AgentLine);
-    } catch {
-      return [];
-    }
-  };
+  const lines = (): AgentLine[] => agentLines(log, (l) => /^\S+ stdout F (.*)$/.exec(l)?.[1]);
 
   beforeAll(async () => {
     podman = new PodmanLab();
@@ -79,7 +68,7 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
       '--rootfs', rootfs,
       ...args,
     ]);
-    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${readFileSync(log, 'utf8')}`, 30_000);
+    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${tail(log, 20)}`, 30_000);
   }, 60_000);
 
   afterAll(() => removeAgent(podman, lab));

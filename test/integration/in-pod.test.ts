@@ -1,11 +1,11 @@
 // The watcher the way it is deployed: in a container (podman), with the host's / mounted at
 // /host, its own pid and mount namespaces, and the privileges a DaemonSet gives it; containers
 // are created on the host, outside it.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, privileged, until } from '../kit/index.js';
-import { AGENT, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
+import { Lab, privileged, tail, until } from '../kit/index.js';
+import { AGENT, agentLines, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 
 /** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
@@ -19,16 +19,7 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
   let podman: PodmanLab;
   let lab: Lab;
   let out: string;
-  const lines = (): AgentLine[] => {
-    try {
-      return readFileSync(join(out, 'events.ndjson'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as AgentLine);
-    } catch {
-      return [];
-    }
-  };
+  const lines = (): AgentLine[] => agentLines(join(out, 'events.ndjson'));
 
   beforeAll(async () => {
     podman = new PodmanLab();
@@ -46,7 +37,7 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
       '--rootfs', rootfs,
       '/bin/sh', '-c', 'exec node /ocinotify/bin/ocinotify watch --json --host-root /host >/out/events.ndjson 2>/out/stderr.log',
     ]);
-    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${readFileSync(join(out, 'stderr.log'), 'utf8')}`, 20_000);
+    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${tail(join(out, 'stderr.log'), 20)}`, 20_000);
   }, 60_000);
 
   afterAll(() => removeAgent(podman, lab));
