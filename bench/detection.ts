@@ -2,6 +2,7 @@
 // what a storm of parallel creators does to both. The watcher is bench/probe.ts, in its own
 // process; the runtimes run from the creators (bench/native/creator.c).
 import { join } from 'node:path';
+import { sleep } from '../test/kit/wait.js';
 import { accuracy, STEPS, type Accuracy, type Step } from './check.js';
 import type { BenchLab, CreatorsResult, Planned } from './lab.js';
 import { Probe } from './processes.js';
@@ -138,5 +139,3 @@ function ordering(planned: Planned[], seen: Seen[]): Storm['ordering'] {
   out.sharePct = out.containers ? (out.both / out.containers) * 100 : 0;
   return out;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,7 @@
 // What the watcher costs to keep: RSS while idle and after many containers. The churn uses
 // the cheapest lifecycle, `runc run` of /bin/true in the foreground (runc deletes it).
+import { criAnnotations } from '../test/kit/bundle.js';
+import { sleep } from '../test/kit/wait.js';
 import { accuracy, type Accuracy } from './check.js';
 import type { BenchLab, Ran } from './lab.js';
 import type { CliWatcher } from './processes.js';
@@ -40,7 +42,7 @@ export async function churn(
   creators: number,
   deadlineNs: bigint,
 ): Promise<Churn> {
-  const bundles = Array.from({ length: BUNDLES }, (_, k) => lab.bundle(`churn-b${k}`, ['/bin/true']));
+  const bundles = Array.from({ length: BUNDLES }, (_, k) => lab.bundle(`churn-b${k}`, ['/bin/true'], criAnnotations(`churn-b${k}`)));
   const begin = process.hrtime.bigint();
   const cpu0 = cli.cpuSeconds();
   const ran: Ran[] = [];
@@ -61,12 +63,12 @@ export async function churn(
     for (const line of result.failures) failed.add(line.split(' ')[0]!);
   }
   const end = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const cpu = cli.cpuSeconds() - cpu0;
   const rssKbAtEnd = cli.rssKb();
   const quietRssKb = [rssKbAtEnd];
   for (let s = 2; s <= QUIET_S; s++) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     quietRssKb.push(cli.rssKb());
   }
   const events = cli.events.filter((e) => e.id.startsWith('churn-'));

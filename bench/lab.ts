@@ -1,13 +1,15 @@
-// Where the benchmarks run containers: a temp dir with a busybox rootfs, bundles, a private
-// runc state root, the native helpers compiled for this machine, and a copy of the package.
+// Where the benchmarks run containers: the kit's Lab (a temp dir with a busybox rootfs,
+// bundles, a private runc state root), with the native helpers compiled for this machine and a
+// copy of the package.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { criAnnotations, RUNC } from '../test/integration/harness.js';
+import { criAnnotations, RUNC } from '../test/kit/bundle.js';
+import { tail } from '../test/kit/exec.js';
+import { Lab } from '../test/kit/lab.js';
 
 export { RUNC };
 
@@ -16,7 +18,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NATIVE = join(ROOT, 'bench', 'native');
 /** What runs a watcher: the package as `make build` left it, and the probe that embeds it. */
 const PACKAGE_FILES = ['package.json', 'binding.gyp', 'bin', 'dist/esm', 'build/Release/ocinotify.node', 'bench/probe.ts'];
-const APPLETS = ['sh', 'sleep', 'true'];
 
 /** One container a creator is to run. */
 export interface Planned {
@@ -48,11 +49,7 @@ export interface CreatorsResult {
 
 export type CreatorMode = 'lifecycle' | 'run';
 
-export class BenchLab {
-  readonly dir = mkdtempSync(join(tmpdir(), 'ocinotify-bench-'));
-  readonly stateRoot = join(this.dir, 'state');
-  readonly rootfs = join(this.dir, 'rootfs');
-  readonly log = join(this.dir, 'runtime.log');
+export class BenchLab extends Lab {
   /**
    * A copy of the package as built when the run began, where the watchers run from: a work
    * tree shared with others may be rebuilt meanwhile, and each number is of one build.
@@ -62,10 +59,10 @@ export class BenchLab {
   readonly execloopBin = join(this.dir, 'execloop');
   readonly bpfstatsBin = join(this.dir, 'bpfstats');
   private readonly running = new Set<ChildProcess>();
-  private template: Record<string, unknown> | null = null;
   private lists = 0;
 
   constructor() {
+    super('ocinotify-bench-');
     try {
       this.prepare();
     } catch (err) {
@@ -76,10 +73,6 @@ export class BenchLab {
 
   private prepare(): void {
     for (const f of PACKAGE_FILES) cpSync(join(ROOT, f), join(this.pkg, f), { recursive: true });
-    mkdirSync(join(this.rootfs, 'bin'), { recursive: true });
-    cpSync('/bin/busybox', join(this.rootfs, 'bin', 'busybox'));
-    for (const a of APPLETS) symlinkSync('busybox', join(this.rootfs, 'bin', a));
-    for (const d of ['proc', 'dev', 'sys', 'tmp']) mkdirSync(join(this.rootfs, d));
     const natives = [
       ['creator.c', this.creatorBin],
       ['execloop.c', this.execloopBin],
@@ -89,28 +82,11 @@ export class BenchLab {
       execFileSync('cc', ['-O2', '-Wall', '-o', out, join(NATIVE, src)]);
   }
 
-  /**
-   * A bundle running args, with containerd CRI annotations unique to name (pod `pod-<name>`,
-   * container `c-<name>`), so that every event can be checked against the container it names.
-   */
-  bundle(name: string, args: string[]): string {
-    const bundle = join(this.dir, 'bundles', name);
-    mkdirSync(bundle, { recursive: true });
-    const spec = structuredClone(this.specTemplate());
-    const proc = spec.process as Record<string, unknown>;
-    proc.terminal = false;
-    proc.args = args;
-    spec.root = { path: this.rootfs, readonly: true };
-    spec.annotations = criAnnotations(name);
-    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
-    return bundle;
-  }
-
-  /** Containers named prefix-0..count-1, each with its own bundle. */
+  /** Containers named prefix-0..count-1, each with its own bundle and CRI annotations (criAnnotations). */
   plan(prefix: string, count: number, args: (i: number) => string[]): Planned[] {
     return Array.from({ length: count }, (_, i) => {
       const id = `${prefix}-${i}`;
-      return { id, bundle: this.bundle(id, args(i)) };
+      return { id, bundle: this.bundle(id, args(i), criAnnotations(id)) };
     });
   }
 
@@ -163,28 +139,10 @@ export class BenchLab {
     return { wallNs: wallNs!, cpuNs: cpuNs! };
   }
 
-  /** Stops creators still running, deletes every container left in the state root, removes the dir. */
-  cleanup(): void {
+  /** Stops creators still running, then cleans up as a Lab does. */
+  override cleanup(): Promise<void> {
     for (const child of this.running) child.kill('SIGKILL');
-    try {
-      const list = JSON.parse(execFileSync(RUNC, ['--root', this.stateRoot, 'list', '--format', 'json'], { encoding: 'utf8' }) || 'null') as
-        | { id: string }[]
-        | null;
-      for (const c of list ?? []) execFileSync(RUNC, ['--root', this.stateRoot, 'delete', '--force', c.id], { stdio: 'ignore' });
-    } catch {
-      // no state root: nothing was created
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private specTemplate(): Record<string, unknown> {
-    if (this.template === null) {
-      const dir = join(this.dir, 'template');
-      mkdirSync(dir);
-      execFileSync(RUNC, ['spec', '--bundle', dir]);
-      this.template = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    }
-    return this.template;
+    return super.cleanup();
   }
 }
 
@@ -202,12 +160,4 @@ function parseRan(line: string): Ran | null {
     initPid: Number(initPid),
     status: Number(status),
   };
-}
-
-function tail(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').split('\n').slice(-5).join('\n');
-  } catch {
-    return '';
-  }
 }

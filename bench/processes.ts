@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ContainerEvent } from 'ocinotify';
+import { sleep, until } from '../test/kit/wait.js';
 import { programIdsOf } from './bpf-time.js';
 import type { Seen } from './probe.js';
 
@@ -204,13 +205,9 @@ export class Bpftrace extends LineProcess {
     const tracer = new Bpftrace();
     const { line } = await tracer.started();
     if (!line.startsWith('Attaching')) throw new Error(`bpftrace: ${line} ${tracer.errors}`);
-    const deadline = Date.now() + 30_000;
-    while (programIdsOf(tracer.pid).size === 0) {
-      if (Date.now() > deadline) throw new Error(`bpftrace loaded no program: ${tracer.errors}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until(() => programIdsOf(tracer.pid).size > 0, () => `bpftrace to load its program: ${tracer.errors}`, 30_000);
     const readyMs = Number(process.hrtime.bigint() - tracer.spawnedNs) / 1e6;
-    await new Promise((r) => setTimeout(r, ATTACH_MARGIN_MS));
+    await sleep(ATTACH_MARGIN_MS);
     return { tracer, readyMs };
   }
 

@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../test/kit/wait.js';
 import { ConditionsSampler, loadAverage } from './conditions.js';
 import { latencyAndGate, storm } from './detection.js';
 import { execCost } from './exec-cost.js';
@@ -99,10 +100,9 @@ async function main(): Promise<void> {
   const lab = new BenchLab();
   const stop = (): void => {
     killAll();
-    void stopContainerd().finally(() => {
-      lab.cleanup();
-      process.exit(130);
-    });
+    void stopContainerd()
+      .finally(() => lab.cleanup())
+      .finally(() => process.exit(130));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     const { watcher, readyMs: ms } = await CliWatcher.start(lab.pkg);
     try {
       readyMs.push(ms);
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const idleRssKb = watcher.rssKb();
       results.footprint = { readyMs: summarize(readyMs, 'ms'), idleRssKb };
       if (wanted('side')) results.sideBySide = await phase(results, lab, 'side by side', () => sideBySide(lab, watcher, COUNTS.sideBySide, 2));
@@ -140,7 +140,7 @@ async function main(): Promise<void> {
       await watcher.stop();
     }
   } finally {
-    lab.cleanup();
+    await lab.cleanup();
   }
   finish(results, date);
 }

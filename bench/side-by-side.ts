@@ -3,9 +3,10 @@
 // state directory every 100 ms. Ours is `ocinotify watch --json` read by the same reader.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { Containerd, CTR, K8S_NAMESPACE } from '../test/integration/containerd.js';
-import { containerConfig, CriClient, hostNetworkPod } from '../test/integration/cri/client.js';
-import { BUSYBOX_IMAGE } from '../test/integration/oci-image.js';
+import { Containerd, CTR, K8S_NAMESPACE } from '../test/kit/containerd.js';
+import { containerConfig, CriClient, hostNetworkPod } from '../test/kit/cri/client.js';
+import { BUSYBOX_IMAGE } from '../test/kit/oci-image.js';
+import { sleep } from '../test/kit/wait.js';
 import { accuracy, type Accuracy } from './check.js';
 import type { BenchLab } from './lab.js';
 import { BPFTRACE_ONE_LINER, Bpftrace, LineProcess, Poller, type CliEvent, type CliWatcher } from './processes.js';
@@ -180,5 +181,3 @@ function firstOf(events: CliEvent[], type: CliEvent['type']): Map<string, CliEve
   for (const e of events) if (e.type === type && !out.has(e.id)) out.set(e.id, e);
   return out;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

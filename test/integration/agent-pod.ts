@@ -1,9 +1,41 @@
 // The agent's image for pod-like tests under podman, without building one: a rootfs whose /usr
-// (node, libc) is the host's, read-only, and whose package directory is this source tree.
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+// (node, libc) is the host's, read-only, and whose package directory is this source tree; and
+// what such an agent must report of containers created on the host.
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lab } from './harness.js';
+import { expect } from 'vitest';
+import { Recorder, criAnnotations, lifecycle, until, type Lab } from '../kit/index.js';
 import type { PodmanLab } from './managers.js';
+
+/** A JSON line of the agent's, as far as the tests read it. */
+export interface AgentLine {
+  type: string;
+  mode?: string;
+  id?: string;
+  pid?: number | null;
+  watcherPid?: number | null;
+  held?: boolean;
+  pod?: { name: string; namespace: string; uid: string | null } | null;
+  container?: { name: string | null };
+  bundle?: string | null;
+  exitCode?: number | null;
+}
+
+/**
+ * The agent's JSON lines in file so far, [] before it exists; unwrap takes the JSON out of a
+ * line of a log format, undefined for a line that carries none.
+ */
+export function agentLines(file: string, unwrap: (line: string) => string | undefined = (line) => line): AgentLine[] {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .map(unwrap)
+      .filter((l): l is string => l !== undefined && l !== '')
+      .map((l) => JSON.parse(l) as AgentLine);
+  } catch {
+    return [];
+  }
+}
 
 /** The agent's container name under podman. */
 export const AGENT = 'ocinotify-agent';
@@ -23,19 +55,36 @@ export function imageVolumes(packageDir: string): string[] {
   return ['-v', '/usr:/usr:ro', '-v', `${REPO}:${packageDir}:ro`];
 }
 
-/** Whether done() came to hold within ms, polled every 50 ms. */
-export async function pollUntil(done: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
-
 /** Stops the agent and removes what podman and the lab made. */
 export async function removeAgent(podman: PodmanLab | undefined, lab: Lab | undefined): Promise<void> {
   await podman?.podman(['stop', '--time', '5', AGENT]).catch(() => undefined);
   await podman?.cleanup();
   await lab?.cleanup();
+}
+
+/**
+ * Runs a lifecycle of each id on the host, with a watcher of this process as the host's own view,
+ * until the agent has reported every exit. The agent must have reported each container's four
+ * steps, held at precreate, with its pod and the pid of create as the host sees it; returns each
+ * container's lines for what is particular to a test.
+ */
+export async function expectFollowedFromHost(lab: Lab, ids: string[], lines: () => AgentLine[]): Promise<Map<string, AgentLine[]>> {
+  const host = new Recorder({ snapshot: false });
+  try {
+    for (const id of ids) await lifecycle(lab, host, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+    await until(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 'the agent to report every exit');
+    return new Map(
+      ids.map((id) => {
+        const mine = lines().filter((l) => l.id === id);
+        expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
+        const [pre, create] = mine;
+        expect(pre!.held).toBe(true);
+        expect(pre!.pod).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
+        expect(create!.pid).toBe(host.of(id, 'create')[0]!.pid);
+        return [id, mine];
+      }),
+    );
+  } finally {
+    host.close();
+  }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Lab, RUNC, Recorder, criAnnotations, execRuntime, privileged } from './harness.js';
+import { Lab, RUNC, Recorder, criAnnotations, execRuntime, finish, privileged } from '../kit/index.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -23,8 +23,6 @@ if mode == 'fexecve':
 os.set_inheritable(fd, True)
 os.execv('/proc/self/fd/%d' % fd, argv)
 `;
-
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!privileged())('runc invocation forms', () => {
   let lab: Lab;
@@ -53,14 +51,10 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
   /** argv as Lab.runc hands it to runc. */
   const labArgv = (args: string[], global: string[] = []): string[] => [RUNC, ...global, '--root', lab.stateRoot, ...args];
 
-  /** start, kill and delete a container that `create` made; waits for its exit event. */
+  /** start, kill and delete a container that `create` made; then a fence, past which no duplicate can come. */
   async function finishCreated(id: string): Promise<void> {
-    await lab.runc(['start', id]);
-    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
-    await lab.runc(['kill', id, 'KILL']);
-    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await lab.deleteExited(id);
-    await delay(100); // room for a duplicate to show up
+    await finish(lab, rec, id);
+    await rec.fence(lab);
   }
 
   interface Expected {
@@ -111,17 +105,17 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
 
   it('runc run --bundle DIR id', async () => {
     const id = idOf('run');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '0.2'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '0.2'], criAnnotations(id));
     const args = ['run', '--bundle', bundle, id];
     await lab.runc(args);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await delay(100);
+    await rec.fence(lab);
     expectExactlyOnce(id, { argv: labArgv(args), bundle, run: true, exitCode: 0, signal: null });
   });
 
   it('runc create -b DIR id', async () => {
     const id = idOf('short-b');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const args = ['create', '-b', bundle, id];
     await lab.runc(args);
     await finishCreated(id);
@@ -130,7 +124,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
 
   it('runc create --bundle=DIR id', async () => {
     const id = idOf('bundle-eq');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const args = ['create', `--bundle=${bundle}`, id];
     await lab.runc(args);
     await finishCreated(id);
@@ -139,7 +133,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
 
   it('runc create --bundle ./name id, relative to the caller cwd', async () => {
     const id = idOf('rel');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const args = ['create', '--bundle', `./${id}`, id];
     await lab.runc(args, { cwd: dirname(bundle) });
     await finishCreated(id);
@@ -148,7 +142,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
 
   it('runc create id without a bundle flag: the bundle is the caller cwd', async () => {
     const id = idOf('cwd');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const args = ['create', id];
     await lab.runc(args, { cwd: bundle });
     await finishCreated(id);
@@ -157,7 +151,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
 
   it('global flags before the verb: --log FILE --log-format json --debug --root DIR', async () => {
     const id = idOf('global');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const global = ['--log', join(lab.dir, 'runc-debug.json'), '--log-format', 'json', '--debug'];
     const args = ['create', '--bundle', bundle, id];
     await lab.runc(args, { global });
@@ -167,7 +161,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
 
   it('global flag with = before the verb: --log-format=json', async () => {
     const id = idOf('global-eq');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const global = ['--log-format=json'];
     const args = ['create', '--bundle', bundle, id];
     await lab.runc(args, { global });
@@ -179,7 +173,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
     const how = mode === 'fexecve' ? 'execveat(fd, "", AT_EMPTY_PATH) (fexecve)' : 'execve("/proc/self/fd/N")';
     it(`runc exec'd by python3 through ${how}`, async () => {
       const id = idOf(mode);
-      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       const argv = ['runc', '--root', lab.stateRoot, 'create', '--bundle', bundle, id];
       await execRuntime(PYTHON, ['-c', EXEC_BY_FD, mode, ...argv], lab.log);
       await finishCreated(id);
@@ -191,7 +185,7 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
     const id = idOf('symlink');
     const link = join(linkDir, 'oci-rt');
     symlinkSync(RUNC, link);
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const argv = ['--root', lab.stateRoot, 'create', '--bundle', bundle, id];
     await execRuntime(link, argv, lab.log);
     await finishCreated(id);

@@ -3,18 +3,8 @@
 import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher, type ContainerEvent, type GateVerdict } from '../../src/index.js';
-import { Lab, Recorder, criAnnotations, privileged } from './harness.js';
-import {
-  PROGRAM_NAMES,
-  kernelState,
-  ownBpfIds,
-  sleep,
-  systemBpfIds,
-  timedRunc,
-  tracefsMounts,
-  waitFor,
-  type KernelState,
-} from './kernel-state.js';
+import { Lab, Recorder, criAnnotations, privileged, sleep, timedRunc, until } from '../kit/index.js';
+import { PROGRAM_NAMES, kernelState, ownBpfIds, systemBpfIds, tracefsMounts, type KernelState } from './kernel-state.js';
 
 const CYCLES = 20;
 
@@ -47,7 +37,7 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
       const sys = systemBpfIds();
       return !sys.progs.some((id) => loaded.progs.includes(id)) && !sys.links.some((id) => loaded.links.includes(id));
     };
-    await waitFor(gone, 2000, `the kernel to free BPF programs ${loaded.progs} and links ${loaded.links}`);
+    await until(gone, `the kernel to free BPF programs ${loaded.progs} and links ${loaded.links}`, 2000);
     expect(kernelState()).toEqual(before);
   }
 
@@ -90,7 +80,7 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
 
   it('a watcher closed while a create is held lets the runtime go at once', async () => {
     const id = 'held-at-close';
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const before = kernelState();
     let gateCalls = 0;
     const rec = new Recorder(
@@ -109,7 +99,7 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
     try {
       const create = timedRunc(lab, ['create', '--bundle', bundle, id]);
       await rec.until((ev) => ev.some((e) => e.type === 'precreate'), 5000);
-      await sleep(50);
+      await rec.fence(lab);
       // ours, and maybe another runtime exec'd on this machine at this moment
       expect(rec.watcher.stats().heldNow).toBeGreaterThanOrEqual(1);
       expect(gateCalls).toBe(1);
@@ -128,7 +118,7 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
 
   it('a verdict that settles after close() is ignored', async () => {
     const id = 'late-verdict';
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     let settled = false;
     const rec = new Recorder(
       {
@@ -146,8 +136,8 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
       await rec.until((ev) => ev.some((e) => e.type === 'precreate'), 5000);
       rec.close();
       const res = await create;
-      await waitFor(() => settled, 2000, 'the gate to settle');
-      await sleep(20);
+      // The watcher's handler of the verdict runs in the turn the gate settles in: nothing more to wait for.
+      await until(() => settled, 'the gate to settle', 2000);
       expect(res.code, res.stderr).toBe(0);
       expect(res.ms).toBeLessThan(2000);
     } finally {
@@ -187,7 +177,7 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
 
   it('for await (const e of watcher) yields events and ends cleanly on close()', async () => {
     const id = 'iterated';
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const before = kernelState();
     const w = new ContainerWatcher();
     const loaded = ownBpfIds();
@@ -199,7 +189,7 @@ describe.skipIf(!privileged())('close() leaves nothing behind', () => {
     try {
       await lab.runc(['create', '--bundle', bundle, id]);
       await lab.runc(['start', id]);
-      await waitFor(() => seen.some((e) => e.type === 'start'), 10_000, 'the start event');
+      await until(() => seen.some((e) => e.type === 'start'), 'the start event', 10_000);
       w.close();
       await expect(loop).resolves.toBe('ended');
       expect(seen.map((e) => e.type)).toEqual(['precreate', 'create', 'start']);

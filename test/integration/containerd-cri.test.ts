@@ -4,10 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTAINERD_CRI_KEYS as KEYS } from '../../src/annotations/index.js';
-import { Containerd, K8S_NAMESPACE } from './containerd.js';
-import { containerConfig, CriClient, hostNetworkPod, type PodSandboxConfig } from './cri/client.js';
-import { CRI_FIXTURE, Lab, expectSteps, lifecycle, privileged, Recorder, RUNC } from './harness.js';
-import { BUSYBOX_IMAGE, PAUSE_IMAGE } from './oci-image.js';
+import { CRI_FIXTURE, Lab, RUNC, Recorder, lifecycle, privileged } from '../kit/index.js';
+import { Containerd, K8S_NAMESPACE } from '../kit/containerd.js';
+import { containerConfig, CriClient, hostNetworkPod, type PodSandboxConfig } from '../kit/cri/client.js';
+import { expectSteps } from './harness.js';
+import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../kit/oci-image.js';
 
 const PODS = 3;
 const CONTAINERS_PER_POD = 3;
@@ -150,11 +151,11 @@ describe.skipIf(!privileged())('older containerd annotation sets, through real r
     const sandboxId = `sandbox-${tag}`;
     const uid = randomUUID();
     const pod = { name: `pod-${release}`, namespace: 'legacy', uid };
-    await lab.runc(['create', '--bundle', await lab.bundle(sandboxId, ['/bin/sleep', '30'], annotations('sandbox', release, sandboxId, uid)), sandboxId]);
+    await lab.runc(['create', '--bundle', lab.bundle(sandboxId, ['/bin/sleep', '30'], annotations('sandbox', release, sandboxId, uid)), sandboxId]);
     await lab.runc(['start', sandboxId]);
     const containers = [`app-${tag}-0`, `app-${tag}-1`];
     for (const id of containers)
-      await lifecycle(lab, rec, id, await lab.bundle(id, ['/bin/sleep', '30'], annotations('container', release, sandboxId, uid)));
+      await lifecycle(lab, rec, id, lab.bundle(id, ['/bin/sleep', '30'], annotations('container', release, sandboxId, uid)));
     await lab.runc(['kill', sandboxId, 'KILL']);
     await rec.until(() => rec.of(sandboxId, 'exit').length > 0);
     await lab.runc(['delete', sandboxId]);

@@ -2,9 +2,10 @@
 // container id and the containerd namespace; there is no pod.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Containerd } from './containerd.js';
-import { expectSteps, privileged, Recorder, RUNC } from './harness.js';
-import { BUSYBOX_IMAGE } from './oci-image.js';
+import { RUNC, Recorder, privileged } from '../kit/index.js';
+import { Containerd } from '../kit/containerd.js';
+import { expectSteps } from './harness.js';
+import { BUSYBOX_IMAGE } from '../kit/oci-image.js';
 
 const NAMESPACES = ['ctr-a', 'ctr-b'];
 const PER_NAMESPACE = 6;

@@ -9,8 +9,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CRIO_KEYS, KUBELET_KEYS } from '../../src/annotations/index.js';
 import type { ContainerEvent, ContainerType } from '../../src/index.js';
-import { Lab, RUNC, Recorder, execRuntime, privileged } from './harness.js';
-import { deleteWhenStopped } from './managers.js';
+import { Lab, RUNC, Recorder, deleteWhenStopped, execRuntime, privileged, until } from '../kit/index.js';
 
 const CONMON = '/usr/bin/conmon';
 
@@ -143,7 +142,7 @@ describe.skipIf(!privileged())('CRI-O (conmon -> runc as CRI-O installs it) and 
   const stateRoot = (runtime: string): string => join(lab.dir, runtime === youki ? 'youki-state' : 'crio-state');
 
   /** containers/storage's layout: `<graph root>/overlay-containers/<id>/userdata`. */
-  async function bundleOf(id: string, annotations: Record<string, string>): Promise<string> {
+  function bundleOf(id: string, annotations: Record<string, string>): string {
     return lab.bundle(join('storage', 'overlay-containers', id, 'userdata'), ['/bin/sleep', '30'], annotations);
   }
 
@@ -185,10 +184,7 @@ describe.skipIf(!privileged())('CRI-O (conmon -> runc as CRI-O installs it) and 
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
     await execRuntime(runtime, [...global, 'kill', id, 'KILL'], lab.log);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    for (const deadline = Date.now() + 5000; viaConmon && !existsSync(join(dir, 'exits', id)); ) {
-      if (Date.now() > deadline) throw new Error(`conmon wrote no exit file for ${id}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    if (viaConmon) await until(() => existsSync(join(dir, 'exits', id)), `conmon's exit file for ${id}`, 5000);
     await deleteWhenStopped(runtime, global, id, lab.log);
   }
 
@@ -226,7 +222,7 @@ describe.skipIf(!privileged())('CRI-O (conmon -> runc as CRI-O installs it) and 
       };
       const logDir = join(logRoot, `${pod.namespace}_${pod.name}_${pod.uid}`);
       const sandbox = sandboxAnnotations(pod, logDir);
-      await conmonCreate(crioRunc, pod.sandboxId, sandbox[CRIO_KEYS.containerName]!, await bundleOf(pod.sandboxId, sandbox));
+      await conmonCreate(crioRunc, pod.sandboxId, sandbox[CRIO_KEYS.containerName]!, bundleOf(pod.sandboxId, sandbox));
       await finish(crioRunc, pod.sandboxId, true);
       expected.push({
         id: pod.sandboxId,
@@ -246,7 +242,7 @@ describe.skipIf(!privileged())('CRI-O (conmon -> runc as CRI-O installs it) and 
         const id = hexId();
         const image = `docker.io/library/busybox:1.3${p}`;
         const annotations = containerAnnotations(pod, { ...c, id, image }, logDir, '');
-        await conmonCreate(crioRunc, id, annotations[CRIO_KEYS.containerName]!, await bundleOf(id, annotations));
+        await conmonCreate(crioRunc, id, annotations[CRIO_KEYS.containerName]!, bundleOf(id, annotations));
         await finish(crioRunc, id, true);
         expected.push({
           id,
@@ -270,7 +266,7 @@ describe.skipIf(!privileged())('CRI-O (conmon -> runc as CRI-O installs it) and 
       const id = hexId();
       const image = 'docker.io/library/busybox:1.36';
       const annotations = containerAnnotations(pod, { id, name: `sensor-${i}`, type: 'container', image, attempt: 0 }, '/var/log/pods/x', 'youki');
-      const bundle = await bundleOf(id, annotations);
+      const bundle = bundleOf(id, annotations);
       if (i < 5) {
         await conmonCreate(youki, id, annotations[CRIO_KEYS.containerName]!, bundle);
       } else {

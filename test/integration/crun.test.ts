@@ -3,9 +3,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Lab, Recorder, criAnnotations, execRuntime, privileged } from './harness.js';
+import { Lab, Recorder, criAnnotations, deleteWhenStopped, execRuntime, privileged } from '../kit/index.js';
 import { hugetlbOnV2, moveHugetlbToV1 } from './host-setup.js';
-import { deleteWhenStopped } from './managers.js';
 
 const CRUN = '/usr/bin/crun';
 const COUNT = 12;
@@ -37,7 +36,7 @@ describe.skipIf(!privileged())('real crun', () => {
   const crun = (args: string[]): Promise<string> => execRuntime(CRUN, ['--root', stateRoot, ...args], lab.log);
 
   async function lifecycleOf(id: string, verb: 'create' | 'run'): Promise<void> {
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     if (verb === 'create') {
       await crun(['create', '--bundle', bundle, '--pid-file', join(lab.dir, `${id}.pid`), id]);
       await crun(['start', id]);

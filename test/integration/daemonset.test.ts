@@ -2,24 +2,12 @@
 // grants it - capabilities, host mounts and their propagation, seccomp/AppArmor, hostPID,
 // read-only root, memory limit, args - and the image's ENTRYPOINT from deploy/Containerfile.
 // Only the image's content is stood in for (the host's /usr for node, this tree for the package).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT, agentRootfs, imageVolumes, pollUntil, removeAgent } from './agent-pod.js';
-import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
+import { Lab, privileged, tail, until } from '../kit/index.js';
+import { AGENT, agentLines, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 import { parseYaml, podmanArgs, readDaemonSet, readEntrypoint } from './manifest.js';
-
-interface Line {
-  type: string;
-  mode?: string;
-  id?: string;
-  pid?: number | null;
-  held?: boolean;
-  pod?: { name: string; namespace: string; uid: string | null } | null;
-  container?: { name: string | null };
-  exitCode?: number | null;
-}
 
 describe('deploy/daemonset.yaml', () => {
   it('is the DaemonSet the docs describe', () => {
@@ -60,17 +48,7 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
   let lab: Lab;
   let log: string;
   /** The agent's stdout from the k8s-file log (the kubelet's format: TIME STREAM TAG LINE). */
-  const lines = (): Line[] => {
-    try {
-      return readFileSync(log, 'utf8')
-        .split('\n')
-        .map((l) => /^\S+ stdout F (.*)$/.exec(l)?.[1])
-        .filter((l): l is string => l !== undefined)
-        .map((l) => JSON.parse(l) as Line);
-    } catch {
-      return [];
-    }
-  };
+  const lines = (): AgentLine[] => agentLines(log, (l) => /^\S+ stdout F (.*)$/.exec(l)?.[1]);
 
   beforeAll(async () => {
     podman = new PodmanLab();
@@ -90,7 +68,7 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
       '--rootfs', rootfs,
       ...args,
     ]);
-    if (!(await pollUntil(() => lines().some((l) => l.type === 'ready'), 30_000))) throw new Error(`agent not ready: ${readFileSync(log, 'utf8')}`);
+    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${tail(log, 20)}`, 30_000);
   }, 60_000);
 
   afterAll(() => removeAgent(podman, lab));
@@ -99,23 +77,10 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
     expect(lines()[0]).toMatchObject({ type: 'ready', mode: 'full' });
     const caps = JSON.parse(await podman.podman(['inspect', '--format', '{{json .EffectiveCaps}}', AGENT])) as string[];
     expect(caps.sort()).toEqual(['CAP_BPF', 'CAP_DAC_READ_SEARCH', 'CAP_PERFMON', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE']);
-    const host = new Recorder({ snapshot: false });
-    try {
-      const ids = Array.from({ length: 4 }, (_, i) => `ds-${i}`);
-      for (const id of ids) await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
-      await pollUntil(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 10_000);
-      for (const id of ids) {
-        const mine = lines().filter((l) => l.id === id);
-        expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
-        const [pre, create, , exit] = mine;
-        expect(pre!.held).toBe(true);
-        expect(pre!.pod).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
-        expect(pre!.container?.name).toBe(`c-${id}`);
-        expect(create!.pid).toBe(host.of(id, 'create')[0]!.pid);
-        expect(exit!.exitCode).toBe(137);
-      }
-    } finally {
-      host.close();
+    const followed = await expectFollowedFromHost(lab, Array.from({ length: 4 }, (_, i) => `ds-${i}`), lines);
+    for (const [id, [pre, , , exit]] of followed) {
+      expect(pre!.container?.name).toBe(`c-${id}`);
+      expect(exit!.exitCode).toBe(137);
     }
   });
 });

@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Recorder, expectSteps, privileged } from './harness.js';
+import { Recorder, privileged } from '../kit/index.js';
+import { expectSteps } from './harness.js';
 import { cgroupDirs, mountsUnder } from './host-setup.js';
 import { DockerLab } from './managers.js';
 

@@ -3,33 +3,14 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, criAnnotations, privileged } from './harness.js';
+import { Collected, Lab, criAnnotations, privileged, until } from '../kit/index.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 /** An example is plain JavaScript, run as users run it: loaded by path, typed here. */
 const { privilegeOf } = (await import(join(REPO, 'examples', 'deny-privileged.mjs'))) as { privilegeOf: (spec: unknown) => string | null };
 
-function example(file: string, args: string[]) {
-  const child = spawn(process.execPath, [join(REPO, 'examples', file), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<number | null>((resolve) => child.on('close', resolve));
-  return {
-    child,
-    done,
-    stderr: () => stderr,
-    records: () => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function example(file: string, args: string[]): Collected {
+  return new Collected(process.execPath, [join(REPO, 'examples', file), ...args], REPO);
 }
 
 /** Rewrites a bundle's config.json through edit. */
@@ -65,7 +46,7 @@ describe.skipIf(!privileged())('examples against real runc', () => {
     // The policy is node-wide: other containers on this node (without pod metadata) are let be.
     const policy = example('deny-privileged.mjs', ['--allow', 'kube-system', '--unlabelled', 'allow']);
     try {
-      await until(() => /deny-privileged: full mode/.test(policy.stderr()), `the policy (stderr: ${policy.stderr()})`);
+      await until(() => /deny-privileged: full mode/.test(policy.stderr()), () => `the policy (stderr: ${policy.stderr()})`);
       const sysAdmin = (s: Record<string, any>) => s.process.capabilities.bounding.push('CAP_SYS_ADMIN');
       const hostNet = (s: Record<string, any>) => (s.linux.namespaces = s.linux.namespaces.filter((n: { type: string }) => n.type !== 'network'));
       const cases = [
@@ -76,7 +57,7 @@ describe.skipIf(!privileged())('examples against real runc', () => {
       ];
       for (const c of cases) {
         const annotations = { ...criAnnotations(c.id), 'io.kubernetes.cri.sandbox-namespace': c.namespace };
-        const bundle = editSpec(await lab.bundle(c.id, ['/bin/true'], annotations), c.edit);
+        const bundle = editSpec(lab.bundle(c.id, ['/bin/true'], annotations), c.edit);
         const created = lab.runc(['create', '--bundle', bundle, c.id]);
         if (c.allowed) await created;
         else await expect(created, c.id).rejects.toThrow(/exited 1/);
@@ -99,8 +80,8 @@ describe.skipIf(!privileged())('examples against real runc', () => {
     const tracer = example('exec-tracer.mjs', []);
     const id = 'ex-traced';
     try {
-      await until(() => /exec-tracer: full mode/.test(tracer.stderr()), `the tracer (stderr: ${tracer.stderr()})`);
-      const bundle = await lab.bundle(id, ['/bin/sh', '-c', 'sleep 1.5; sleep 30'], criAnnotations(id));
+      await until(() => /exec-tracer: full mode/.test(tracer.stderr()), () => `the tracer (stderr: ${tracer.stderr()})`);
+      const bundle = lab.bundle(id, ['/bin/sh', '-c', 'sleep 1.5; sleep 30'], criAnnotations(id));
       await lab.runc(['run', '--detach', '--bundle', bundle, id]);
       const host = spawn('/bin/sleep', ['1.7'], { stdio: 'ignore' });
       const isExec = (r: Record<string, unknown>, argv: string[]) => JSON.stringify(r.argv) === JSON.stringify(argv);

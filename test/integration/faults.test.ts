@@ -1,11 +1,10 @@
 // Faults: the watcher killed while it holds a runtime, a JS event loop blocked
 // for 10 s, and a watcher restarted in the middle of a burst of creations.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Lab, Recorder, criAnnotations, privileged } from './harness.js';
-import { busyWait, timedRunc } from './kernel-state.js';
+import { Collected, Lab, Recorder, busyWait, criAnnotations, ended, fence, privileged, timedRunc, until } from '../kit/index.js';
 
 const WATCHER = join(import.meta.dirname, 'processes', 'watcher.mjs');
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'ocinotify');
@@ -17,27 +16,11 @@ interface Line {
 }
 
 /** A watcher process whose JSON lines are collected; resolves once it is attached. */
-async function startWatcher(args: string[]): Promise<{ child: ChildProcess; lines: Line[] }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Line[] = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      lines.push(JSON.parse(buf.slice(0, nl)) as Line);
-      buf = buf.slice(nl + 1);
-    }
-  });
-  await until(() => lines.some((l) => l.type === 'ready'), 'watcher ready');
-  return { child, lines };
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+async function startWatcher(args: string[]): Promise<{ child: ChildProcess; lines: () => Line[] }> {
+  const w = new Collected(process.execPath, args);
+  const lines = (): Line[] => w.records<Line>();
+  await until(() => lines().some((l) => l.type === 'ready'), () => `watcher ready (stderr: ${w.stderr()})`, 20_000);
+  return { child: w.child, lines };
 }
 
 function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<unknown> {
@@ -62,8 +45,8 @@ describe.skipIf(!privileged())('faults', () => {
     const id = 'held-then-killed';
     const budget = 10_000;
     const w = await startWatcher([WATCHER, JSON.stringify({ gateTimeoutMs: budget, holdForever: [id] })]);
-    const create = timedRunc(lab, ['create', '--bundle', await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
-    await until(() => w.lines.some((l) => l.id === id && l.type === 'precreate'), 'precreate');
+    const create = timedRunc(lab, ['create', '--bundle', lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
+    await until(() => w.lines().some((l) => l.id === id && l.type === 'precreate'), 'precreate', 20_000);
     const killedAt = Date.now();
     await stop(w.child, 'SIGKILL');
     const res = await create;
@@ -83,7 +66,7 @@ describe.skipIf(!privileged())('faults', () => {
       rec.watcher.on('precreate', (e: ContainerEvent) => {
         if (e.id === id) busyWait(10_000);
       });
-      const res = await timedRunc(lab, ['create', '--bundle', await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
+      const res = await timedRunc(lab, ['create', '--bundle', lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
       console.log(`runc create with the event loop blocked 10 s: ${res.ms} ms (budget ${budget} ms)`);
       expect(res.code, res.stderr).toBe(0);
       // runc's own work on a loaded 2-core machine comes on top of the budget
@@ -111,7 +94,7 @@ describe.skipIf(!privileged())('faults', () => {
       const first = await watch();
       const creators = Array.from({ length: 8 }, async () => {
         for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-          await lab.runc(['run', '--detach', '--bundle', await lab.bundle(id, ['/bin/sleep', '120'], criAnnotations(id)), id]);
+          await lab.runc(['run', '--detach', '--bundle', lab.bundle(id, ['/bin/sleep', '120'], criAnnotations(id)), id]);
           created++;
         }
       });
@@ -120,11 +103,11 @@ describe.skipIf(!privileged())('faults', () => {
       const atRestart = created;
       const second = await watch();
       await Promise.all(creators);
-      const seen = (id: string) => second.lines.filter((l) => l.id === id && (l.type === 'existing' || l.type === 'precreate'));
+      const seen = (id: string) => second.lines().filter((l) => l.id === id && (l.type === 'existing' || l.type === 'precreate'));
       await until(() => ids.every((id) => seen(id).length >= 1), 'every container in the new watcher', 30_000);
-      await new Promise((r) => setTimeout(r, 500)); // room for a duplicate
+      await fence(lab, (id) => ended(second.lines(), id)); // past it, no duplicate can come
       const counts = ids.map((id) => seen(id).length);
-      const existing = second.lines.filter((l) => l.type === 'existing' && ids.includes(l.id!));
+      const existing = second.lines().filter((l) => l.type === 'existing' && ids.includes(l.id!));
       console.log(`watcher restarted after ${atRestart} of ${total} creations: ${existing.length} reported as existing, ${total - existing.length} from the stream`);
       expect(ids.filter((_, i) => counts[i] === 0), 'missed').toEqual([]);
       expect(ids.filter((_, i) => counts[i]! > 1), 'duplicated').toEqual([]);
@@ -133,7 +116,7 @@ describe.skipIf(!privileged())('faults', () => {
       // Found between its create and its start, a container is `existing` with started false:
       // the kernel then reports its start.
       for (const l of existing.filter((e) => !e.started))
-        expect(second.lines.filter((e) => e.id === l.id && e.type === 'start'), l.id).toHaveLength(1);
+        expect(second.lines().filter((e) => e.id === l.id && e.type === 'start'), l.id).toHaveLength(1);
     } finally {
       queue.length = 0;
       for (const w of watchers) await stop(w, 'SIGTERM');

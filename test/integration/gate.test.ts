@@ -2,8 +2,7 @@
 // native deadline bounds how long a runtime waits for JavaScript.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher, type ContainerEvent, type GateVerdict } from '../../src/index.js';
-import { Lab, RUNC, Recorder, criAnnotations, privileged, timedShell } from './harness.js';
-import { busyWait, runcStatus, sleep, sq, timedRunc } from './kernel-state.js';
+import { Lab, RUNC, Recorder, busyWait, criAnnotations, finish, privileged, runcStatus, sleep, sq, timedRunc, timedShell, until } from '../kit/index.js';
 
 const GATE_TIMEOUT_MS = 1000;
 /** runc create itself, on a busy 2-core machine, on top of the deadline */
@@ -25,20 +24,11 @@ describe.skipIf(!privileged())('gate', () => {
     await lab?.cleanup();
   });
 
-  /** start, kill and delete id, waiting for its start and exit events on r. */
-  async function finish(r: Recorder, id: string): Promise<void> {
-    await lab.runc(['start', id]);
-    await r.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
-    await lab.runc(['kill', id, 'KILL']);
-    await r.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await lab.deleteExited(id);
-  }
-
   // Alone: each fanotify group holds an exec in turn, so a second watcher in
   // this process, blocked with us, would add its own deadline.
   it('a JS event loop blocked 5 s in a precreate listener holds the runtime only until the deadline', async () => {
     const id = 'blocked-loop';
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const r = new Recorder({ gateTimeoutMs: GATE_TIMEOUT_MS }, new Set([id]));
     try {
       let blockedMs = 0;
@@ -53,7 +43,7 @@ describe.skipIf(!privileged())('gate', () => {
       expect(blockedMs).toBeGreaterThanOrEqual(5000);
       expect(create.code, create.stderr).toBe(0);
       expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS + SLACK_MS);
-      await finish(r, id);
+      await finish(lab, r, id);
       expect(r.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
       expect(r.of(id, 'precreate')[0]!.held).toBe(true);
       expect(r.of(id, 'start')[0]!.pid).toBe(r.of(id, 'create')[0]!.pid);
@@ -83,12 +73,12 @@ describe.skipIf(!privileged())('gate', () => {
         await sleep(20);
         return 'deny';
       });
-      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
       console.log(`denied runc create: exit ${create.code} after ${create.ms} ms; sessions still tracked: ${rec!.watcher.stats().sessions}`);
       expect(create.code).not.toBe(0);
       expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS);
-      await sleep(300);
+      await rec!.fence(lab);
       expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'denied']);
       expect(rec!.of(id, 'precreate')[0]!.held).toBe(true);
       expect(await runcStatus(lab, id)).toBeNull();
@@ -97,10 +87,10 @@ describe.skipIf(!privileged())('gate', () => {
     it("an object verdict { verdict: 'deny' } denies too", async () => {
       const id = 'deny-object';
       gates.set(id, () => ({ verdict: 'deny', reason: 'test' }));
-      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
       expect(create.code).not.toBe(0);
-      await sleep(200);
+      await rec!.fence(lab);
       expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'denied']);
       expect(await runcStatus(lab, id)).toBeNull();
     });
@@ -111,13 +101,13 @@ describe.skipIf(!privileged())('gate', () => {
         await sleep(50);
         return 'allow';
       });
-      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
       console.log(`runc create allowed after 50 ms: ${create.ms} ms`);
       expect(create.code, create.stderr).toBe(0);
       expect(create.ms).toBeGreaterThanOrEqual(50);
       expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS);
-      await finish(rec!, id);
+      await finish(lab, rec!, id);
       expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
     });
 
@@ -125,14 +115,14 @@ describe.skipIf(!privileged())('gate', () => {
       const id = 'never-settles';
       gates.set(id, () => new Promise<GateVerdict>(() => undefined));
       const expiredBefore = rec!.watcher.stats().expired;
-      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
       console.log(`runc create with a gate that never settles: ${create.ms} ms (deadline ${GATE_TIMEOUT_MS} ms)`);
       expect(create.code, create.stderr).toBe(0);
       expect(create.ms).toBeGreaterThanOrEqual(GATE_TIMEOUT_MS - 50);
       expect(create.ms).toBeLessThan(GATE_TIMEOUT_MS + SLACK_MS);
       expect(rec!.watcher.stats().expired).toBeGreaterThanOrEqual(expiredBefore + 1);
-      await finish(rec!, id);
+      await finish(lab, rec!, id);
       expect(rec!.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
     });
 
@@ -144,7 +134,7 @@ describe.skipIf(!privileged())('gate', () => {
       };
       rec!.watcher.on('precreate', boom);
       try {
-        const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+        const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
         const create = await timedRunc(lab, ['create', '--bundle', bundle, id]);
         const status = await runcStatus(lab, id);
         console.log(`listener throws, gate denies: runc create exit ${create.code}; gate called: ${gateCalls.includes(id)}; ${id}: ${status ?? 'not created'}`);
@@ -162,13 +152,13 @@ describe.skipIf(!privileged())('gate', () => {
       const first = 'deny-reexec-1';
       const second = 'deny-reexec-2';
       for (const id of [first, second]) gates.set(id, () => 'deny');
-      const b1 = await lab.bundle(first, ['/bin/sleep', '30'], criAnnotations(first));
-      const b2 = await lab.bundle(second, ['/bin/sleep', '30'], criAnnotations(second));
+      const b1 = lab.bundle(first, ['/bin/sleep', '30'], criAnnotations(first));
+      const b2 = lab.bundle(second, ['/bin/sleep', '30'], criAnnotations(second));
       const runc = (bundle: string, id: string) => [RUNC, '--root', lab.stateRoot, 'create', '--bundle', bundle, id].map(sq).join(' ');
       const script = `shopt -s execfail; exec ${runc(b1, first)}; exec ${runc(b2, second)}`;
       const before = rec!.watcher.stats();
       const res = await timedShell(`/usr/bin/bash -c ${sq(script)} </dev/null >>${sq(lab.log)} 2>&1`);
-      await sleep(300);
+      await rec!.fence(lab);
       const after = rec!.watcher.stats();
       const secondStatus = await runcStatus(lab, second);
       console.log(
@@ -185,7 +175,7 @@ describe.skipIf(!privileged())('gate', () => {
 
     it('state, kill and delete are answered natively and start waits only for JS to catch up, even with a gate that never settles', async () => {
       const id = 'verbs';
-      const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       await lab.runc(['create', '--bundle', bundle, id]); // allowed by rec's gate
       let calls = 0;
       const w = new ContainerWatcher({
@@ -207,7 +197,7 @@ describe.skipIf(!privileged())('gate', () => {
         await timed('state', ['state', id]);
         await timed('start', ['start', id]);
         await timed('kill', ['kill', id, 'KILL']);
-        for (let i = 0; i < 100 && (await runcStatus(lab, id)) !== 'stopped'; i++) await sleep(20);
+        await until(async () => (await runcStatus(lab, id)) === 'stopped', `${id} to stop`, 2000).catch(() => undefined);
         expect(await runcStatus(lab, id)).toBe('stopped');
         await timed('delete', ['delete', id]);
         console.log(`non-creation verbs with a never-settling gate (ms): ${JSON.stringify(timings)}`);

@@ -3,11 +3,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { sleep } from '../kit/index.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const HUGETLB_MOUNT = join(CGROUP_ROOT, 'hugetlb');
-
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function cgroupMounts(): { path: string; type: string; options: string }[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
@@ -53,7 +52,7 @@ async function restoreHugetlb(timeoutMs = 20_000): Promise<void> {
       rmdirSync(HUGETLB_MOUNT);
     }
     if (Date.now() > deadline) throw new Error(`hugetlb v1 hierarchy still has live cgroups: ${left.join(', ')}`);
-    await delay(200);
+    await sleep(200);
   }
 }
 
@@ -116,7 +115,7 @@ export async function removeCgroupParent(parent: string, timeoutMs = 10_000): Pr
     });
     if (left.length === 0) return;
     if (Date.now() > deadline) throw new Error(`cgroups left: ${left.join(', ')}`);
-    await delay(100);
+    await sleep(100);
   }
 }
 

@@ -5,9 +5,8 @@ import { linkSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiagnosticCode } from '../../src/index.js';
-import { Lab, RUNC, criAnnotations, execRuntime, privileged, timedShell } from './harness.js';
+import { Lab, RUNC, criAnnotations, execRuntime, finish, privileged, sq, timedShell } from '../kit/index.js';
 import { Observer } from './hostile.js';
-import { sleep, sq } from './kernel-state.js';
 
 const MiB = 1024 * 1024;
 
@@ -29,16 +28,12 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
     await lab?.cleanup();
   });
 
-  const bundleFor = (id: string): Promise<string> => lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+  const bundleFor = (id: string): string => lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
 
   /** start, kill and delete a created container; its four events, exactly once. */
   async function expectFollowed(id: string): Promise<void> {
-    await lab.runc(['start', id]);
-    await obs.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
-    await lab.runc(['kill', id, 'KILL']);
-    await obs.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await lab.deleteExited(id);
-    await sleep(50);
+    await finish(lab, obs, id);
+    await obs.fence(lab);
     expect(obs.types(id)).toEqual(['precreate', 'create', 'start', 'exit']);
     expect(obs.of(id, 'precreate')[0]!.held).toBe(true);
     expect(obs.of(id, 'create')[0]!.pod?.uid).toBe(`uid-${id}`);
@@ -52,7 +47,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
       (err: Error) => err.message,
     );
     expect(outcome).not.toBe('ok');
-    await sleep(100);
+    await obs.fence(lab);
     const found = obs.diagnosticsWith(marker);
     expect(found.map((d) => [d.code, d.impact])).toEqual([[code, 'ignored']]);
     expect(found[0]!.id).toBeNull();
@@ -63,7 +58,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
 
   it('10,000 arguments (9,996 repeated flags runc accepts): followed, with the whole argv', async () => {
     const id = idOf('10k');
-    const bundle = await bundleFor(id);
+    const bundle = bundleFor(id);
     const flags = new Array<string>(9_996).fill('--no-new-keyring');
     await lab.runc(['create', ...flags, '--bundle', bundle, id]);
     await expectFollowed(id);
@@ -77,7 +72,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
     const ebpf = new Observer({ mode: 'ebpf-only' });
     try {
       const id = idOf('10k-ebpf');
-      const bundle = await bundleFor(id);
+      const bundle = bundleFor(id);
       await lab.runc(['create', ...new Array<string>(9_996).fill('--no-new-keyring'), '--bundle', bundle, id]);
       await expectFollowed(id);
       await ebpf.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
@@ -93,7 +88,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
   it('a 100 KiB argument (--pid-file): read whole, the runtime\'s own failure ends it', async () => {
     const id = idOf('100k');
     const long = `/${'p'.repeat(100 * 1024)}`;
-    await lab.runc(['create', '--pid-file', long, '--bundle', await bundleFor(id), id]).catch(() => undefined);
+    await lab.runc(['create', '--pid-file', long, '--bundle', bundleFor(id), id]).catch(() => undefined);
     await obs.until((ev) => ev.some((e) => e.id === id && (e.type === 'failed' || e.type === 'create')));
     expect(obs.types(id)).toEqual(['precreate', 'failed']);
     expect(obs.of(id, 'precreate')[0]!.runtime.argv).toContain(long);
@@ -101,7 +96,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
 
   it('a 1 MiB argument: the kernel refuses the exec (E2BIG) after the hold; precreate, then failed', async () => {
     const id = idOf('1m');
-    const bundle = await bundleFor(id);
+    const bundle = bundleFor(id);
     // Built inside the shell: node could not pass it to /bin/sh either.
     const script = `big=$(head -c ${MiB} /dev/zero | tr '\\0' p); ${RUNC} --root ${sq(lab.stateRoot)} create --pid-file "/$big" --bundle ${sq(bundle)} ${id} 2>>${sq(lab.log)}`;
     const res = await timedShell(script);
@@ -116,7 +111,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
     const marker = `mib-id-${suffix}`;
     const script = `big=$(head -c ${MiB} /dev/zero | tr '\\0' i); ${RUNC} --root ${sq(lab.stateRoot)} create --bundle /nonexistent/${marker} "$big" 2>>${sq(lab.log)}`;
     expect((await timedShell(script)).code).not.toBe(0);
-    await sleep(100);
+    await obs.fence(lab);
     const found = obs.diagnosticsWith(marker);
     expect(found.map((d) => d.code)).toEqual(['ERR_ARGV_INVALID_ID']);
     expect(found[0]!.runtime.argvClipped).toBe(true);
@@ -146,7 +141,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
 
   it('an id of 1,024 characters is valid: precreate, and runc\'s own failure ends it', async () => {
     const id = 'x'.repeat(1023) + suffix.slice(-1);
-    await lab.runc(['create', '--bundle', await bundleFor(idOf('1024')), id]).catch(() => undefined);
+    await lab.runc(['create', '--bundle', bundleFor(idOf('1024')), id]).catch(() => undefined);
     await obs.until((ev) => ev.some((e) => e.id === id && e.type === 'failed'));
     expect(obs.types(id)).toEqual(['precreate', 'failed']);
   });
@@ -154,7 +149,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
   it('unknown flags: precreate, then runc refuses them (failed); nothing follows', async () => {
     for (const flag of ['--frobnicate', '--frobnicate=1']) {
       const id = idOf(`unknown-${flag.length}`);
-      await lab.runc(['create', flag, '--bundle', await bundleFor(id), id]).catch(() => undefined);
+      await lab.runc(['create', flag, '--bundle', bundleFor(id), id]).catch(() => undefined);
       await obs.until((ev) => ev.some((e) => e.id === id && e.type === 'failed'));
       expect(obs.types(id)).toEqual(['precreate', 'failed']);
     }
@@ -167,7 +162,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
 
   it('runc exec\'d by a relative path (./runc)', async () => {
     const id = idOf('relpath');
-    const bundle = await bundleFor(id);
+    const bundle = bundleFor(id);
     await execRuntime('./runc', ['--root', lab.stateRoot, 'create', '--bundle', bundle, id], lab.log, dirname(RUNC));
     await expectFollowed(id);
     const pre = obs.of(id, 'precreate')[0]!;
@@ -179,7 +174,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
     const id = idOf('hardlink');
     hardLink = join(lab.dir, 'oci-hard');
     linkSync(RUNC, hardLink);
-    const bundle = await bundleFor(id);
+    const bundle = bundleFor(id);
     await execRuntime(hardLink, ['--root', lab.stateRoot, 'create', '--bundle', bundle, id], lab.log);
     await expectFollowed(id);
     const pre = obs.of(id, 'precreate')[0]!;

@@ -2,13 +2,12 @@
 // while held, pid files that lie. Real runc, real kernel path. The non-root and user-namespace
 // callers are in nonroot.test.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, DiagnosticCode, WatchOptions } from '../../src/index.js';
-import { Lab, RUNC, criAnnotations, lifecycle, privileged, timedShell } from './harness.js';
+import { Lab, RUNC, busyWait, criAnnotations, lifecycle, privileged, runcStatus, sleep, sq, timedRunc, timedShell, until } from '../kit/index.js';
 import { Observer } from './hostile.js';
-import { busyWait, runcStatus, sleep, sq, timedRunc, waitFor } from './kernel-state.js';
 
 /** Blocks the event loop until path exists (at most 10 s). */
 function spinUntil(path: string): void {
@@ -39,7 +38,7 @@ describe.skipIf(!privileged())('runtimes and pid files that do not behave', () =
     return o;
   }
 
-  const bundleFor = (id: string, args = ['/bin/sleep', '30']): Promise<string> => lab.bundle(id, args, criAnnotations(id));
+  const bundleFor = (id: string, args = ['/bin/sleep', '30']): string => lab.bundle(id, args, criAnnotations(id));
 
   function expectMetadata(events: ContainerEvent[], id: string): void {
     for (const e of events) expect(e.pod, `${e.type} of ${id}`).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
@@ -50,7 +49,7 @@ describe.skipIf(!privileged())('runtimes and pid files that do not behave', () =
       const obs = observe({ mode, gateTimeoutMs: 200 });
       expect(obs.watcher.mode).toBe(mode);
       const id = idOf(`gone-${mode}`);
-      const bundle = await bundleFor(id, ['/bin/true']);
+      const bundle = bundleFor(id, ['/bin/true']);
       // runc run: create, start, /bin/true's exit and runc's own, all while our event loop is stuck.
       const run = timedRunc(lab, ['run', '--bundle', bundle, id]);
       busyWait(1500);
@@ -63,7 +62,7 @@ describe.skipIf(!privileged())('runtimes and pid files that do not behave', () =
       expect(pre.specError).toBeNull();
       expect(pre.held).toBe(mode === 'full');
       expect(obs.of(id, 'exit')[0]!.exitCode).toBe(0);
-      await waitFor(() => obs.watcher.stats().heldNow === 0, 2000, 'no held exec');
+      await until(() => obs.watcher.stats().heldNow === 0, 'no held exec', 2000);
       obs.expectSound();
       obs.close();
     });
@@ -79,14 +78,14 @@ describe.skipIf(!privileged())('runtimes and pid files that do not behave', () =
         return sleep(100).then(() => 'allow' as const);
       },
     });
-    const res = await timedRunc(lab, ['create', '--bundle', await bundleFor(id), id]);
+    const res = await timedRunc(lab, ['create', '--bundle', bundleFor(id), id]);
     expect(res.code).not.toBe(0);
     await obs.until((ev) => ev.some((e) => e.id === id && e.type === 'failed'));
     expect(obs.types(id)).toEqual(['precreate', 'failed']);
     expect(obs.of(id, 'failed')[0]!.reason).toMatch(/^runtime exec failed: E/);
     expect(await runcStatus(lab, id)).toBeNull();
     // Other tenants' creates may be held for a moment too; ours must not stay.
-    await waitFor(() => obs.watcher.stats().heldNow === 0, 2000, 'no held exec');
+    await until(() => obs.watcher.stats().heldNow === 0, 'no held exec', 2000);
     obs.expectSound();
     obs.close();
   });
@@ -111,11 +110,19 @@ describe.skipIf(!privileged())('runtimes and pid files that do not behave', () =
         },
       });
       other = { id: idOf('other'), pid: 0 };
-      await lab.runc(['create', '--bundle', await bundleFor(other.id), other.id]);
+      await lab.runc(['create', '--bundle', bundleFor(other.id), other.id]);
       other.pid = (JSON.parse(await lab.runc(['state', other.id])) as { pid: number }).pid;
       // a process in a mount namespace of its own that is no container
       outsider = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
-      await sleep(100);
+      const ours = readlinkSync('/proc/self/ns/mnt');
+      const mntnsOf = (pid: number | undefined): string | null => {
+        try {
+          return readlinkSync(`/proc/${pid}/ns/mnt`);
+        } catch {
+          return null;
+        }
+      };
+      await until(() => ![null, ours].includes(mntnsOf(outsider.pid)), 'the outsider to unshare its mount namespace');
     });
 
     afterAll(async () => {
@@ -128,7 +135,7 @@ describe.skipIf(!privileged())('runtimes and pid files that do not behave', () =
      * watcher reads it; then start, kill, delete. Returns the real init pid.
      */
     async function createTampered(id: string, tamper: (pidFile: string) => string): Promise<number> {
-      const bundle = await bundleFor(id);
+      const bundle = bundleFor(id);
       const pidFile = join(lab.dir, `${id}.pid`);
       const marker = `${pidFile}.tampered`;
       stall.set(id, marker);
@@ -205,7 +212,7 @@ describe.skipIf(!privileged())('runtimes and pid files that do not behave', () =
     it('still sound, and still following plain containers', async () => {
       const id = idOf('after');
       stall.clear();
-      await lifecycle(lab, obs, id, await bundleFor(id));
+      await lifecycle(lab, obs, id, bundleFor(id));
       expect(obs.types(id)).toEqual(['precreate', 'create', 'start', 'exit']);
       obs.expectSound();
     });

@@ -1,17 +1,14 @@
 // Hostile config.json files, each given to real runc with the real kernel path (full mode,
 // held at the gate). Each case ends in a typed diagnostic or a clean ignore: the watcher never
 // throws, never blocks, never invents a container, and follows every container runc makes.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { constants, chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, DiagnosticCode, DiagnosticEvent } from '../../src/index.js';
-import { Lab, criAnnotations, lifecycle, privileged } from './harness.js';
+import { Lab, criAnnotations, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
 import { Observer } from './hostile.js';
-import { sleep, waitFor } from './kernel-state.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
 
 describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
@@ -35,8 +32,8 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
   });
 
   /** A bundle whose config.json is the lab's, then rewritten by mutate. */
-  async function hostileBundle(id: string, mutate: (configPath: string, spec: Record<string, unknown>) => void): Promise<string> {
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+  function hostileBundle(id: string, mutate: (configPath: string, spec: Record<string, unknown>) => void): string {
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const configPath = join(bundle, 'config.json');
     mutate(configPath, JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>);
     return bundle;
@@ -198,14 +195,14 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
     expect(precreateOf(id).specError?.code).toBe('ERR_SPEC_NOT_REGULAR');
     // runc is blocked opening the FIFO for reading; a writer lets it go on with a valid spec.
     let fd = -1;
-    await waitFor(() => {
+    await until(() => {
       try {
         fd = openSync(join(bundle, 'config.json'), constants.O_WRONLY | constants.O_NONBLOCK);
         return true;
       } catch {
         return false;
       }
-    }, 5000, 'runc to open the FIFO');
+    }, 'runc to open the FIFO', 5000);
     writeSync(fd, spec);
     closeSync(fd);
     await create;
@@ -229,7 +226,7 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
 
   it('config.json replaced while the runtime is held: ERR_SPEC_CHANGED at create', async () => {
     const id = idOf('swapped');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const configPath = join(bundle, 'config.json');
     const swapped = JSON.parse(readFileSync(configPath, 'utf8')) as { annotations: Record<string, string> };
     swapped.annotations['io.kubernetes.cri.sandbox-namespace'] = 'kube-system';
@@ -255,36 +252,23 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
 
   it('config.json unreadable to the watcher (CLI without CAP_DAC_OVERRIDE): ERR_SPEC_ACCESS, the container still followed', async () => {
     const id = idOf('noperm');
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     chmodSync(join(bundle, 'config.json'), 0o000);
     // uid 0 without the capabilities that bypass file modes: runc (full root) reads it, the watcher cannot.
-    const cli = spawn(
-      'setpriv',
-      ['--bounding-set=-dac_override,-dac_read_search', '--', process.execPath, join(REPO, 'bin', 'ocinotify'), 'watch', '--json'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const lines: Record<string, unknown>[] = [];
-    let buffered = '';
-    let stderr = '';
-    cli.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop() ?? '';
-      for (const line of parts) lines.push(JSON.parse(line) as Record<string, unknown>);
-    });
-    cli.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const cli = ocinotify(['watch', '--json'], ['setpriv', '--bounding-set=-dac_override,-dac_read_search', '--']);
+    const lines = (): Record<string, unknown>[] => cli.records();
     try {
-      await waitFor(() => lines.some((l) => l.type === 'ready'), 10_000, `the CLI to be ready (${stderr})`);
+      await until(() => lines().some((l) => l.type === 'ready'), () => `the CLI to be ready (${cli.stderr()})`);
       await lab.runc(['create', '--bundle', bundle, id]);
       await lab.runc(['start', id]);
-      await waitFor(() => lines.some((l) => l.id === id && l.type === 'start'), 10_000, 'the CLI to report start');
+      await until(() => lines().some((l) => l.id === id && l.type === 'start'), 'the CLI to report start');
       await lab.runc(['delete', '--force', id]);
-      await waitFor(() => lines.some((l) => l.id === id && l.type === 'exit'), 10_000, 'the CLI to report exit');
+      await until(() => lines().some((l) => l.id === id && l.type === 'exit'), 'the CLI to report exit');
     } finally {
-      cli.kill('SIGTERM');
-      await new Promise((r) => cli.once('close', r));
+      cli.child.kill('SIGTERM');
+      await cli.done;
     }
-    const mine = lines.filter((l) => l.id === id);
+    const mine = lines().filter((l) => l.id === id);
     expect(mine.map((l) => l.type)).toEqual(['diagnostic', 'precreate', 'create', 'start', 'exit']);
     expect(mine[0]).toMatchObject({ code: 'ERR_SPEC_ACCESS', impact: 'degraded', details: { errno: 'EACCES' } });
     expect(mine[1]).toMatchObject({ specError: { code: 'ERR_SPEC_ACCESS' }, pod: null });
@@ -292,10 +276,9 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
 
   it('none of it crashed the watcher or left the schema, and it still follows a plain container', async () => {
     const id = idOf('after');
-    await lifecycle(lab, obs, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+    await lifecycle(lab, obs, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
     expect(obs.types(id)).toEqual(['precreate', 'create', 'start', 'exit']);
     expect(obs.diagnosticsOf(id)).toEqual([]);
     obs.expectSound();
-    await sleep(0);
   });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ContainerEvent, DiagnosticEvent, LostEvent, WatchOptions } from '../../src/index.js';
 import { containerEventProblems, diagnosticProblems, lostProblems } from '../schema.js';
-import { Recorder } from './harness.js';
+import { Recorder } from '../kit/index.js';
 
 export class Observer extends Recorder {
   readonly diagnostics: DiagnosticEvent[] = [];
@@ -121,11 +121,6 @@ export function buildTools(dir: string): Tools {
 export function stormResult(stdout: string): { count: number; seconds: number; perSecond: number } {
   const [count, seconds] = stdout.trim().split('\n').pop()!.split(' ').map(Number) as [number, number];
   return { count, seconds, perSecond: Math.round(count / seconds) };
-}
-
-/** Whether id has reached a terminal event: its exit, or its runtime's failure. */
-export function ended(events: ContainerEvent[], id: string): boolean {
-  return events.some((e) => e.id === id && (e.type === 'exit' || e.type === 'failed'));
 }
 
 /**

@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, RUNC, privileged, timedShell } from './harness.js';
-import { Observer, ended, runtimeFailures, zombieChildren } from './hostile.js';
-import { kernelState, ownBpfIds, sq, systemBpfIds, waitFor } from './kernel-state.js';
+import { Lab, RUNC, ended, privileged, sq, timedShell, until } from '../kit/index.js';
+import { Observer, runtimeFailures, zombieChildren } from './hostile.js';
+import { kernelState, ownBpfIds, systemBpfIds } from './kernel-state.js';
 
 const CONTAINERS = Number(process.env.OCINOTIFY_HYGIENE_CONTAINERS ?? 1000);
 const WARMUP = 20;
@@ -127,12 +127,12 @@ describe.skipIf(!privileged())(`hygiene over ${CONTAINERS.toLocaleString('en')} 
     const obs = new Observer();
     const loaded = ownBpfIds();
     try {
-      const bundle = await lab.bundle('true', ['/bin/true'], null);
+      const bundle = lab.bundle('true', ['/bin/true'], null);
       const warm = Array.from({ length: WARMUP }, (_, i) => `hy-warm-${i}-${suffix}`);
       await runAll(bundle, warm);
       await obs.until((ev) => warm.every((id) => ended(ev, id)), 20_000);
       // Another tenant's create may be held at any moment (one event fd each): wait for a quiet one.
-      await waitFor(() => obs.watcher.stats().heldNow === 0, 10_000, 'no held exec');
+      await until(() => obs.watcher.stats().heldNow === 0, 'no held exec', 10_000);
       const base = snapshot(obs);
       console.log(`baseline: ${JSON.stringify(base)}`);
 
@@ -150,10 +150,10 @@ describe.skipIf(!privileged())(`hygiene over ${CONTAINERS.toLocaleString('en')} 
         }
         return open.size;
       };
-      await waitFor(() => {
+      await until(() => {
         const s = snapshot(obs);
         return s.sessions + s.containers <= base.sessions + base.containers + foreignOpen() && s.heldNow === 0;
-      }, 10_000, 'pending state back to baseline');
+      }, 'pending state back to baseline', 10_000);
       const after = snapshot(obs);
       console.log(`after ${CONTAINERS} containers in ${(ms / 1000).toFixed(1)} s: ${JSON.stringify(after)}`);
 
@@ -173,10 +173,10 @@ describe.skipIf(!privileged())(`hygiene over ${CONTAINERS.toLocaleString('en')} 
     } finally {
       obs.close();
     }
-    await waitFor(() => {
+    await until(() => {
       const sys = systemBpfIds();
       return !sys.progs.some((id) => loaded.progs.includes(id)) && !sys.links.some((id) => loaded.links.includes(id));
-    }, 5000, 'the kernel to free our BPF programs and links');
+    }, 'the kernel to free our BPF programs and links', 5000);
     expect(kernelState()).toEqual(beforeWatcher);
     expect(zombieChildren()).toEqual([]);
   });

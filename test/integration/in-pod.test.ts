@@ -1,11 +1,11 @@
 // The watcher the way it is deployed: in a container (podman), with the host's / mounted at
 // /host, its own pid and mount namespaces, and the privileges a DaemonSet gives it; containers
 // are created on the host, outside it.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT, agentRootfs, imageVolumes, pollUntil, removeAgent } from './agent-pod.js';
-import { Lab, criAnnotations, lifecycle, privileged, Recorder } from './harness.js';
+import { Lab, privileged, tail, until } from '../kit/index.js';
+import { AGENT, agentLines, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 
 /** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
@@ -15,32 +15,11 @@ export const POD_PRIVILEGES = [
   '--security-opt', 'apparmor=unconfined',
 ];
 
-interface Line {
-  type: string;
-  mode?: string;
-  id?: string;
-  pid?: number | null;
-  watcherPid?: number | null;
-  held?: boolean;
-  pod?: { name: string; namespace: string; uid: string } | null;
-  container?: { name: string | null };
-  bundle?: string | null;
-}
-
 describe.skipIf(!privileged())('the watcher in a pod', () => {
   let podman: PodmanLab;
   let lab: Lab;
   let out: string;
-  const lines = (): Line[] => {
-    try {
-      return readFileSync(join(out, 'events.ndjson'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Line);
-    } catch {
-      return [];
-    }
-  };
+  const lines = (): AgentLine[] => agentLines(join(out, 'events.ndjson'));
 
   beforeAll(async () => {
     podman = new PodmanLab();
@@ -58,30 +37,17 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
       '--rootfs', rootfs,
       '/bin/sh', '-c', 'exec node /ocinotify/bin/ocinotify watch --json --host-root /host >/out/events.ndjson 2>/out/stderr.log',
     ]);
-    if (!(await pollUntil(() => lines().some((l) => l.type === 'ready'), 20_000))) throw new Error(`agent not ready: ${readFileSync(join(out, 'stderr.log'), 'utf8')}`);
+    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${tail(join(out, 'stderr.log'), 20)}`, 20_000);
   }, 60_000);
 
   afterAll(() => removeAgent(podman, lab));
 
   it('runs in full mode without the host pid namespace and resolves host containers', async () => {
     expect(lines()[0]).toMatchObject({ type: 'ready', mode: 'full' });
-    const host = new Recorder({ snapshot: false }); // the host's own view, to compare pids with
-    try {
-      const ids = Array.from({ length: 6 }, (_, i) => `in-pod-${i}`);
-      for (const id of ids) await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
-      await pollUntil(() => ids.every((id) => lines().some((l) => l.id === id && l.type === 'exit')), 10_000);
-      for (const id of ids) {
-        const mine = lines().filter((l) => l.id === id);
-        expect(mine.map((l) => l.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
-        const [pre, create] = mine;
-        expect(pre!.held).toBe(true);
-        expect(pre!.pod).toEqual({ name: `pod-${id}`, namespace: 'demons', uid: `uid-${id}` });
-        expect(pre!.bundle).toBe(join(lab.dir, 'bundles', id));
-        expect(create!.pid).toBe(host.of(id, 'create')[0]!.pid); // as the host sees it
-        expect(create!.watcherPid).toBeNull(); // invisible from the pod's pid namespace
-      }
-    } finally {
-      host.close();
+    const followed = await expectFollowedFromHost(lab, Array.from({ length: 6 }, (_, i) => `in-pod-${i}`), lines);
+    for (const [id, [pre, create]] of followed) {
+      expect(pre!.bundle).toBe(join(lab.dir, 'bundles', id));
+      expect(create!.watcherPid).toBeNull(); // invisible from the pod's pid namespace
     }
   });
 });

@@ -3,7 +3,6 @@
 // programs and links carrying our program names, and tracefs mounts.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { RUNC, timedShell, type Lab } from './harness.js';
 
 /** The BPF programs bpf/ocinotify.bpf.c defines. */
 export const PROGRAM_NAMES = [
@@ -166,47 +165,3 @@ export function kernelState(): KernelState {
     tracefs: tracefsMounts(),
   };
 }
-
-/** Resolves once predicate holds, rejects after timeoutMs. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Blocks this thread - and so the event loop - for ms. */
-export function busyWait(ms: number): void {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    // spin
-  }
-}
-
-/** A shell-quoted word. */
-export function sq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * runc on lab's state root, timed by the shell itself (timedShell): the
- * measurement does not depend on our event loop. runc's stdio goes to the
- * lab's log file, never to timedShell's pipe, which a container init would
- * inherit.
- */
-export function timedRunc(lab: Lab, args: string[]): Promise<{ code: number; ms: number; stderr: string }> {
-  const cmd = [RUNC, '--root', lab.stateRoot, ...args].map(sq).join(' ');
-  return timedShell(`${cmd} </dev/null >>${sq(lab.log)} 2>&1`);
-}
-
-/** runc state's status of id, or null when runc knows no such container. */
-export async function runcStatus(lab: Lab, id: string): Promise<string | null> {
-  try {
-    return (JSON.parse(await lab.runc(['state', id])) as { status: string }).status;
-  } catch {
-    return null;
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

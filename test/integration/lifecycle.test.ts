@@ -1,6 +1,7 @@
 // create/start/kill/delete of real runc containers through the full kernel path.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, Recorder, criAnnotations, expectSteps, lifecycle, privileged } from './harness.js';
+import { Lab, Recorder, criAnnotations, lifecycle, privileged } from '../kit/index.js';
+import { expectSteps } from './harness.js';
 
 const COUNT = 50;
 
@@ -19,7 +20,7 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
   });
 
   async function lifecycleOf(id: string): Promise<void> {
-    await lifecycle(lab, rec, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+    await lifecycle(lab, rec, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
   }
 
   function expectExactlyOnce(id: string): void {
@@ -60,7 +61,7 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-          await lab.runc(['create', '--bundle', await lab.bundle(id, ['/bin/true'], criAnnotations(id)), id]);
+          await lab.runc(['create', '--bundle', lab.bundle(id, ['/bin/true'], criAnnotations(id)), id]);
           await lab.runc(['start', id]);
         }
       }),

@@ -2,38 +2,11 @@
 // containerd, namespace moby). Each keeps everything under one temporary directory, runs on
 // its own socket, puts its containers under a cgroup parent of its own, and cleans all of it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  closeSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execRuntime } from './harness.js';
+import { busyboxRootfs, execRuntime, sleep, tail, until } from '../kit/index.js';
 import { removeCgroupParent, unmountUnder } from './host-setup.js';
-
-const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'sleep', 'true', 'false', 'echo', 'cat'];
-
-/** A busybox root filesystem at dir. */
-export function busyboxRootfs(dir: string): string {
-  mkdirSync(join(dir, 'bin'), { recursive: true });
-  cpSync(BUSYBOX, join(dir, 'bin', 'busybox'));
-  for (const a of APPLETS) symlinkSync('busybox', join(dir, 'bin', a));
-  for (const d of ['proc', 'dev', 'sys', 'tmp', 'etc']) mkdirSync(join(dir, d));
-  return dir;
-}
-
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * podman as BRIEF section 5 runs it: containers.conf with the cgroupfs manager, the file events
@@ -74,7 +47,7 @@ export class PodmanLab {
     );
   }
 
-  /** podman with this lab's configuration; through /bin/sh (see harness.execRuntime). */
+  /** podman with this lab's configuration; through /bin/sh (see execRuntime). */
   podman(args: string[]): Promise<string> {
     return execRuntime(
       '/usr/bin/env',
@@ -137,7 +110,7 @@ export class DockerLab {
     writeFileSync(join(this.dir, 'daemon.json'), JSON.stringify({ 'deprecated-key-path': join(this.dir, 'key.json') }));
     this.hostDirsBefore = HOST_DIRS.filter((d) => existsSync(d));
     const out = openSync(join(this.dir, 'dockerd.log'), 'a');
-    this.daemon = spawn(
+    const daemon = spawn(
       '/usr/sbin/dockerd',
       [
         '--config-file', join(this.dir, 'daemon.json'),
@@ -154,14 +127,18 @@ export class DockerLab {
       ],
       { stdio: ['ignore', out, out], env: { ...process.env, DOCKER_CONFIG: join(this.dir, 'config') } },
     );
+    this.daemon = daemon;
     closeSync(out);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.daemon.exitCode !== null) throw new Error(`dockerd exited: ${this.tail('dockerd.log')}`);
-      if (await this.docker(['version']).then(() => true, () => false)) break;
-      if (Date.now() > deadline) throw new Error(`dockerd did not come up: ${this.tail('dockerd.log')}`);
-      await delay(200);
-    }
+    const daemonLog = (): string => tail(join(this.dir, 'dockerd.log'), 8);
+    await until(
+      () => {
+        if (daemon.exitCode !== null) throw new Error(`dockerd exited: ${daemonLog()}`);
+        return this.docker(['version']).then(() => true, () => false);
+      },
+      () => `dockerd to answer: ${daemonLog()}`,
+      timeoutMs,
+      200,
+    );
     const rootfs = busyboxRootfs(join(this.dir, 'rootfs'));
     const tar = join(this.dir, 'rootfs.tar');
     await execRuntime('/bin/tar', ['-C', rootfs, '-cf', tar, '.'], this.log);
@@ -182,14 +159,6 @@ export class DockerLab {
     return (await this.docker(['run', '-d', '--name', name, '--network', 'none', this.image, ...cmd])).trim();
   }
 
-  private tail(file: string): string {
-    try {
-      return readFileSync(join(this.dir, file), 'utf8').split('\n').slice(-8).join('\n');
-    } catch {
-      return '';
-    }
-  }
-
   private cleaned = false;
 
   /** Removes every container, stops dockerd (and with it its containerd) by pid, cleans up. Idempotent. */
@@ -201,7 +170,7 @@ export class DockerLab {
       if (ids.length > 0) await this.docker(['rm', '-f', ...ids]).catch(() => undefined);
       const exited = new Promise((r) => this.daemon?.once('exit', r));
       this.daemon.kill('SIGTERM');
-      await Promise.race([exited, delay(20_000)]);
+      await Promise.race([exited, sleep(20_000)]);
       if (this.daemon.exitCode === null && this.daemon.signalCode === null) {
         this.daemon.kill('SIGKILL');
         await exited;
@@ -223,23 +192,5 @@ function removeEmptyDirs(dir: string): void {
     rmdirSync(dir);
   } catch {
     // not empty (in use by someone else), or gone
-  }
-}
-
-/**
- * `<runtime> <global...> delete <id>`, retried while the runtime still calls the container
- * running: its init is a zombie until its parent (here pid 1, which reaps when it gets to it)
- * reaps it, though the kernel - and the watcher's `exit` - already saw it exit.
- */
-export async function deleteWhenStopped(binary: string, global: string[], id: string, log: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await execRuntime(binary, [...global, 'delete', id], log);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline || !/not stopped|running/.test((err as Error).message)) throw err;
-      await delay(20);
-    }
   }
 }

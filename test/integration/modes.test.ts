@@ -1,42 +1,8 @@
 // Mode selection, each mode for real, and the CLI on top of them.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher, type ContainerEvent } from '../../src/index.js';
-import { Lab, RUNC, Recorder, criAnnotations, lifecycle, privileged } from './harness.js';
+import { Lab, RUNC, Recorder, criAnnotations, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
 import { PROGRAM_NAMES, kernelState } from './kernel-state.js';
-
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-
-/** node bin/ocinotify args, through /bin/sh, stdout and stderr collected. */
-function cli(args: string[]) {
-  const child = spawn('/bin/sh', ['-c', 'exec "$0" bin/ocinotify "$@"', process.execPath, ...args], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    child,
-    done,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    lines: () => stdout.split('\n').filter((l) => l.length > 0),
-  };
-}
-
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(!privileged())('modes', () => {
   let lab: Lab;
@@ -75,7 +41,7 @@ describe.skipIf(!privileged())('modes', () => {
 
   it("mode 'ebpf-only': no fanotify group; precreate (not held), create, start, exit with metadata", async () => {
     const id = 'mode-ebpf';
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const before = kernelState();
     const rec = new Recorder({ mode: 'ebpf-only' }, new Set([id]));
     try {
@@ -102,7 +68,7 @@ describe.skipIf(!privileged())('modes', () => {
 
   it("mode 'fanotify-only': no BPF; a held precreate with argv read from /proc and metadata", async () => {
     const id = 'mode-fanotify';
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const before = kernelState();
     const rec = new Recorder({ mode: 'fanotify-only' }, new Set([id]));
     try {
@@ -132,24 +98,19 @@ describe.skipIf(!privileged())('modes', () => {
 
   it('ocinotify watch --json: a ready line, then the lifecycle as JSON lines; exit 0 on SIGTERM', async () => {
     const id = 'cli-json';
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
-    const p = cli(['watch', '--json']);
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const p = ocinotify(['watch', '--json']);
     try {
-      await until(() => p.lines().length > 0, 10_000, `the ready line (stderr: ${p.stderr()})`);
-      const ready = JSON.parse(p.lines()[0]!) as Record<string, unknown>;
+      await until(() => p.lines().length > 0, () => `the ready line (stderr: ${p.stderr()})`);
+      const ready = p.records()[0]!;
       expect(ready).toMatchObject({ type: 'ready', mode: 'full' });
       expect(ready.runtimes).toContain(RUNC);
-      const ofId = (): Record<string, unknown>[] =>
-        p
-          .lines()
-          .slice(1)
-          .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .filter((e) => e.id === id);
+      const ofId = (): Record<string, unknown>[] => p.records().slice(1).filter((e) => e.id === id);
       await lab.runc(['create', '--bundle', bundle, id]);
       await lab.runc(['start', id]);
-      await until(() => ofId().some((e) => e.type === 'start'), 10_000, 'start');
+      await until(() => ofId().some((e) => e.type === 'start'), 'start');
       await lab.runc(['kill', id, 'KILL']);
-      await until(() => ofId().some((e) => e.type === 'exit'), 10_000, 'exit');
+      await until(() => ofId().some((e) => e.type === 'exit'), 'exit');
       await lab.deleteExited(id);
       const events = ofId();
       expect(events.map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
@@ -157,8 +118,8 @@ describe.skipIf(!privileged())('modes', () => {
       expect(events[0]).not.toHaveProperty('spec');
       expect(events[3]).toMatchObject({ exitCode: 137, signal: 9 });
       p.child.kill('SIGTERM');
-      const { code, signal } = await p.done;
-      expect(signal).toBeNull();
+      const code = await p.done;
+      expect(p.child.signalCode).toBeNull();
       expect(code, p.stderr()).toBe(0);
     } finally {
       p.child.kill('SIGKILL');
@@ -167,8 +128,8 @@ describe.skipIf(!privileged())('modes', () => {
   });
 
   it('ocinotify doctor exits 0 and reports mode full', async () => {
-    const p = cli(['doctor']);
-    const { code } = await p.done;
+    const p = ocinotify(['doctor']);
+    const code = await p.done;
     expect(code, p.stderr()).toBe(0);
     const report = JSON.parse(p.stdout()) as Record<string, unknown>;
     expect(report).toMatchObject({
@@ -179,8 +140,8 @@ describe.skipIf(!privileged())('modes', () => {
   });
 
   it('ocinotify watch --gate-timeout abc exits 2 with a usage message', async () => {
-    const p = cli(['watch', '--gate-timeout', 'abc']);
-    const { code } = await p.done;
+    const p = ocinotify(['watch', '--gate-timeout', 'abc']);
+    const code = await p.done;
     expect(code).toBe(2);
     expect(p.stderr()).toMatch(/--gate-timeout/);
     expect(p.stderr()).toMatch(/usage: ocinotify/);

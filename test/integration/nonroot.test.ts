@@ -5,7 +5,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiagnosticEvent } from '../../src/index.js';
-import { Lab, RUNC, Recorder, criAnnotations, execRuntime, privileged } from './harness.js';
+import { Lab, RUNC, Recorder, criAnnotations, execRuntime, privileged } from '../kit/index.js';
 
 const NOBODY = 65534;
 const SETPRIV = ['/usr/bin/setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
@@ -26,8 +26,6 @@ interface RootlessSpec {
   linux: { uidMappings: IdMap[]; gidMappings: IdMap[] };
   mounts: { type: string; destination: string }[];
 }
-
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!privileged())('runtime execs by non-root users', () => {
   /** root's lab: the liveness containers */
@@ -101,16 +99,16 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
   }
 
   /**
-   * The unprivileged user creates and starts a container; then, 1 s after its runtimes
-   * are gone, nothing may have been reported for it; then a root container proves the watcher
-   * was live all along.
+   * The unprivileged user creates and starts a container; then, once a fence container has been
+   * reported, nothing may have been reported for it; then a root container proves the watcher
+   * resolves metadata all along.
    */
   async function expectSilent(id: string, wrapper: string[], runc: string, hostUid: number): Promise<void> {
     const bundle = await rootlessBundle(id, hostUid);
     const passedBefore = rec.watcher.stats().answeredNative;
     const created = await attempt([...wrapper, runc, '--root', userState, 'create', '--bundle', bundle, id]);
     const started = created === 'ok' ? await attempt([...wrapper, runc, '--root', userState, 'start', id]) : 'not created';
-    await delay(1000);
+    await rec.fence(lab);
 
     // The gate saw the unprivileged execs and let them pass without a hold.
     expect(rec.watcher.stats().answeredNative - passedBefore).toBeGreaterThan(0);
@@ -119,7 +117,7 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
     expect(rec.events.filter((e) => e.pod?.uid === `uid-${id}` || e.bundle === bundle)).toEqual([]);
 
     const live = `${id}-root`;
-    await lab.runc(['create', '--bundle', await lab.bundle(live, ['/bin/sleep', '30'], criAnnotations(live)), live]);
+    await lab.runc(['create', '--bundle', lab.bundle(live, ['/bin/sleep', '30'], criAnnotations(live)), live]);
     await rec.until((ev) => ev.some((e) => e.id === live && e.type === 'create'));
     await lab.runc(['delete', '--force', live]);
     const pre = rec.of(live, 'precreate');
@@ -147,7 +145,7 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
     const marker = `nr-badid-${suffix}`;
     const out = await attempt([...SETPRIV, RUNC, '--root', userState, 'create', '--bundle', `/nonexistent/${marker}`, 'a/b']);
     expect(out).not.toBe('ok');
-    await delay(200);
+    await rec.fence(lab);
     expect(diagnostics.filter((d) => d.runtime.argv.some((a) => a.includes(marker)))).toEqual([]);
   });
 

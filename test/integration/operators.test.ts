@@ -1,11 +1,9 @@
 // The CLI for operators: `list`, `watch --metrics`, `--log-level`, exit codes - against real runc.
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher } from '../../src/index.js';
 import { serveMetrics, WatcherMetrics } from '../../src/metrics.js';
-import { Lab, Recorder, criAnnotations, lifecycle, privileged } from './harness.js';
+import { Lab, Recorder, criAnnotations, lifecycle, ocinotify, privileged, sleep, until } from '../kit/index.js';
 
 /** CRI-O's keys (BRIEF 2): a manager no other test on this node uses with runc, so its counts are ours. */
 function crioAnnotations(tag: string): Record<string, string> {
@@ -18,30 +16,6 @@ function crioAnnotations(tag: string): Record<string, string> {
     'io.kubernetes.pod.uid': `uid-${tag}`,
     'io.kubernetes.container.name': `c-${tag}`,
   };
-}
-
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-
-/** node bin/ocinotify args, stdout and stderr collected. */
-export function cli(args: string[]) {
-  const child = spawn('/bin/sh', ['-c', 'exec "$0" bin/ocinotify "$@"', process.execPath, ...args], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, done, stdout: () => stdout, stderr: () => stderr, lines: () => stdout.split('\n').filter(Boolean) };
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** The value of one sample line of a Prometheus text exposition, or undefined. */
@@ -61,9 +35,9 @@ describe.skipIf(!privileged())('operators CLI', () => {
 
   it('list shows running containers with pod metadata, as a table and as JSON', async () => {
     const id = 'ops-list';
-    await lab.runc(['run', '--detach', '--bundle', await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
+    await lab.runc(['run', '--detach', '--bundle', lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
     try {
-      const json = cli(['list', '--json', '--state-root', lab.stateRoot]);
+      const json = ocinotify(['list', '--json', '--state-root', lab.stateRoot]);
       expect(await json.done, json.stderr()).toBe(0);
       const mine = (JSON.parse(json.stdout()) as { id: string; mntns: number }[]).find((c) => c.id === id);
       const state = JSON.parse(await lab.runc(['state', id])) as { pid: number };
@@ -77,7 +51,7 @@ describe.skipIf(!privileged())('operators CLI', () => {
         container: { name: `c-${id}`, type: 'container' },
       });
       expect(mine!.mntns).toBeGreaterThan(0);
-      const table = cli(['list', '--state-root', lab.stateRoot]);
+      const table = ocinotify(['list', '--state-root', lab.stateRoot]);
       expect(await table.done).toBe(0);
       const [header, ...rows] = table.lines();
       expect(header).toMatch(/^ID +MANAGER +NAMESPACE\/POD/);
@@ -88,9 +62,9 @@ describe.skipIf(!privileged())('operators CLI', () => {
   });
 
   it('watch --metrics serves events, latency and gate decisions while a runc container is created', async () => {
-    const p = cli(['watch', '--json', '--metrics', '127.0.0.1:0', '--log-level', 'debug']);
+    const p = ocinotify(['watch', '--json', '--metrics', '127.0.0.1:0', '--log-level', 'debug']);
     try {
-      await until(() => /metrics at (http:\S+)/.test(p.stderr()) && p.lines().length > 0, `the metrics line (stderr: ${p.stderr()})`);
+      await until(() => /metrics at (http:\S+)/.test(p.stderr()) && p.lines().length > 0, () => `the metrics line (stderr: ${p.stderr()})`);
       const url = /metrics at (http:\S+)/.exec(p.stderr())![1]!;
       // Other containers on this node count too: what this container adds is the difference.
       const id = 'ops-metrics';
@@ -98,7 +72,7 @@ describe.skipIf(!privileged())('operators CLI', () => {
       const before = await (await fetch(url)).text();
       const host = new Recorder({ snapshot: false }, new Set([id]));
       try {
-        await lifecycle(lab, host, id, await lab.bundle(id, ['/bin/sleep', '30'], crioAnnotations(id)));
+        await lifecycle(lab, host, id, lab.bundle(id, ['/bin/sleep', '30'], crioAnnotations(id)));
       } finally {
         host.close();
       }
@@ -136,7 +110,7 @@ describe.skipIf(!privileged())('operators CLI', () => {
     try {
       const { port } = server.address() as { port: number };
       for (const id of ['ops-deny', 'ops-slow'])
-        await expect(lab.runc(['create', '--bundle', await lab.bundle(id, ['/bin/true'], criAnnotations(id)), id])).rejects.toThrow();
+        await expect(lab.runc(['create', '--bundle', lab.bundle(id, ['/bin/true'], criAnnotations(id)), id])).rejects.toThrow();
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       // Only these two are denied; other containers on the node pass this gate at once.
       expect(sample(text, 'ocinotify_gate_decisions_total{decision="deny"}')).toBe(2);
@@ -150,9 +124,9 @@ describe.skipIf(!privileged())('operators CLI', () => {
 
   it('--log-level error keeps stderr quiet; info says what is watched', async () => {
     for (const [level, expected] of [['error', /^$/], ['info', /^ocinotify: info: watching .* in full mode/]] as const) {
-      const p = cli(['watch', '--json', '--log-level', level]);
+      const p = ocinotify(['watch', '--json', '--log-level', level]);
       await until(() => p.lines().length > 0, 'the ready line');
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200); // watching, idle: what it logs meanwhile is what the level lets through
       p.child.kill('SIGINT');
       expect(await p.done).toBe(0);
       expect(p.stderr().split('\n')[0], level).toMatch(expected);
@@ -161,14 +135,14 @@ describe.skipIf(!privileged())('operators CLI', () => {
 
   it('exit codes: 2 for a non-loopback --metrics or a bad --log-level, 3 for an address in use', async () => {
     for (const args of [['--metrics', '0.0.0.0:9464'], ['--metrics', '10.1.2.3:80'], ['--log-level', 'loud']]) {
-      const p = cli(['watch', ...args]);
+      const p = ocinotify(['watch', ...args]);
       expect(await p.done, args.join(' ')).toBe(2);
       expect(p.stderr()).toMatch(args[0] === '--metrics' ? /loopback only/ : /--log-level must be one of/);
     }
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
     try {
-      const p = cli(['watch', '--metrics', `127.0.0.1:${(busy.address() as { port: number }).port}`]);
+      const p = ocinotify(['watch', '--metrics', `127.0.0.1:${(busy.address() as { port: number }).port}`]);
       expect(await p.done).toBe(3);
       expect(p.stderr()).toMatch(/cannot listen on 127\.0\.0\.1:\d+: address in use/);
     } finally {

@@ -3,8 +3,7 @@
 // JavaScript thread has fallen behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Lab, RUNC, Recorder, criAnnotations, privileged, timedShell } from './harness.js';
-import { busyWait, sq } from './kernel-state.js';
+import { Lab, RUNC, Recorder, busyWait, criAnnotations, privileged, sq, timedShell } from '../kit/index.js';
 
 /** far longer than a runc create and start take together (about 70 ms here) */
 const BEHIND_MS = 1000;
@@ -24,7 +23,7 @@ describe.skipIf(!privileged())('runc start waits for create', () => {
 
   /** create then start at once from one shell, while the JS thread is BEHIND_MS behind. */
   async function createAndStartWhileBehind(rec: Recorder, id: string): Promise<Map<string, bigint>> {
-    const bundle = await lab.bundle(id, ['/bin/true'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/true'], criAnnotations(id));
     const seenAt = new Map<string, bigint>();
     rec.watcher.on('event', (e: ContainerEvent) => {
       if (e.id === id) seenAt.set(e.type, process.hrtime.bigint());

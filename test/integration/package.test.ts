@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, RUNC, privileged } from './harness.js';
+import { Lab, RUNC, privileged } from '../kit/index.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -90,7 +90,7 @@ describe.skipIf(!privileged() || !havePrebuilt())('npm pack + install without a 
     ['import', ['--input-type=module', '-e', ESM]],
   ])('sees a real runc container through %s', async (how, args) => {
     const id = `pkg-${how}-${process.pid}`;
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], null);
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], null);
     const { stdout } = await run(process.execPath, args, {
       cwd: app,
       env: { ...env, ID: id, BUNDLE: bundle, RUNC, RUNC_ROOT: lab.stateRoot },

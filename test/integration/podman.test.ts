@@ -2,7 +2,8 @@
 // The spec names neither the container nor a pod: the name comes from conmon's -n.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Recorder, expectSteps, privileged } from './harness.js';
+import { Recorder, privileged } from '../kit/index.js';
+import { expectSteps } from './harness.js';
 import { cgroupDirs, mountsUnder } from './host-setup.js';
 import { PodmanLab } from './managers.js';
 

@@ -2,8 +2,7 @@
 // denied and failed containers, containers that end before they start.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, GateVerdict } from '../../src/index.js';
-import { Lab, Recorder, criAnnotations, privileged } from './harness.js';
-import { sleep, timedRunc } from './kernel-state.js';
+import { Lab, Recorder, criAnnotations, privileged, timedRunc } from '../kit/index.js';
 
 const BUDGET_MS = 1000;
 const SLACK_MS = 500;
@@ -21,7 +20,7 @@ describe.skipIf(!privileged())('concurrent gates', () => {
     });
     try {
       let slowDone = 0;
-      const slowCreate = timedRunc(lab, ['create', '--bundle', await lab.bundle(slow, ['/bin/sleep', '30'], criAnnotations(slow)), slow]).then((r) => {
+      const slowCreate = timedRunc(lab, ['create', '--bundle', lab.bundle(slow, ['/bin/sleep', '30'], criAnnotations(slow)), slow]).then((r) => {
         slowDone = Date.now();
         return r;
       });
@@ -29,7 +28,7 @@ describe.skipIf(!privileged())('concurrent gates', () => {
       const others = await Promise.all(
         Array.from({ length: 20 }, async (_, i) => {
           const id = `quick-${i}`;
-          const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+          const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
           return timedRunc(lab, ['create', '--bundle', bundle, id]);
         }),
       );
@@ -74,7 +73,7 @@ describe.skipIf(!privileged())('gate policies and terminal events', () => {
   it('a deny verdict fails the exec and the stream says so', async () => {
     const id = 'denied-one';
     gates.set(id, async () => ({ verdict: 'deny', reason: 'privileged outside kube-system' }));
-    const res = await timedRunc(lab, ['create', '--bundle', await lab.bundle(id, ['/bin/true'], criAnnotations(id)), id]);
+    const res = await timedRunc(lab, ['create', '--bundle', lab.bundle(id, ['/bin/true'], criAnnotations(id)), id]);
     expect(res.code).not.toBe(0);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'denied'));
     expect(rec.of(id).map((e) => e.type)).toEqual(['precreate', 'denied']);
@@ -85,7 +84,7 @@ describe.skipIf(!privileged())('gate policies and terminal events', () => {
     const id = 'locked-one';
     gates.set(id, forever);
     const annotations = { ...criAnnotations(id), 'io.kubernetes.cri.sandbox-namespace': 'locked' };
-    const res = await timedRunc(lab, ['create', '--bundle', await lab.bundle(id, ['/bin/true'], annotations), id]);
+    const res = await timedRunc(lab, ['create', '--bundle', lab.bundle(id, ['/bin/true'], annotations), id]);
     console.log(`fail-closed create: exit ${res.code} after ${res.ms} ms`);
     expect(res.code).not.toBe(0);
     expect(res.ms).toBeLessThan(BUDGET_MS + SLACK_MS);
@@ -97,7 +96,7 @@ describe.skipIf(!privileged())('gate policies and terminal events', () => {
   it('fail-open elsewhere: the deadline allows', async () => {
     const id = 'open-one';
     gates.set(id, forever);
-    const res = await timedRunc(lab, ['create', '--bundle', await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
+    const res = await timedRunc(lab, ['create', '--bundle', lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
     expect(res.code).toBe(0);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'create'));
   });
@@ -107,7 +106,7 @@ describe.skipIf(!privileged())('gate policies and terminal events', () => {
     gates.set(id, () => {
       throw new Error('policy engine down');
     });
-    const res = await timedRunc(lab, ['create', '--bundle', await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
+    const res = await timedRunc(lab, ['create', '--bundle', lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
     expect(res.code).toBe(0);
     expect(res.ms).toBeLessThan(BUDGET_MS / 2);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'create'));
@@ -115,7 +114,7 @@ describe.skipIf(!privileged())('gate policies and terminal events', () => {
 
   it('a failed create (bad bundle) ends in `failed`', async () => {
     const id = 'bad-bundle';
-    const bundle = await lab.bundle(id, ['/bin/true'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/true'], criAnnotations(id));
     const res = await timedRunc(lab, ['create', '--bundle', bundle, '--pid-file', `${bundle}/init.pid`, '--console-socket', '/nonexistent.sock', id]);
     expect(res.code).not.toBe(0);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'failed'));
@@ -125,7 +124,7 @@ describe.skipIf(!privileged())('gate policies and terminal events', () => {
 
   it('a container killed before start ends in `exit` without `start`', async () => {
     const id = 'killed-early';
-    await lab.runc(['create', '--bundle', await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
+    await lab.runc(['create', '--bundle', lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'create'));
     await lab.runc(['kill', id, 'KILL']);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
@@ -137,11 +136,11 @@ describe.skipIf(!privileged())('gate policies and terminal events', () => {
 
   it('delete of a container that never started ends in `exit`', async () => {
     const id = 'deleted-early';
-    await lab.runc(['create', '--bundle', await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
+    await lab.runc(['create', '--bundle', lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), id]);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'create'));
     await lab.runc(['delete', '--force', id]);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-    await sleep(100);
+    await rec.fence(lab);
     expect(rec.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'exit']);
   });
 

@@ -4,9 +4,8 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, RUNC, criAnnotations, lifecycle, privileged, timedShell } from './harness.js';
-import { Observer, buildTools, ended, runtimeFailures, stormResult, type Tools } from './hostile.js';
-import { sleep, sq, waitFor } from './kernel-state.js';
+import { Lab, RUNC, criAnnotations, ended, lifecycle, privileged, sq, timedShell, until } from '../kit/index.js';
+import { Observer, buildTools, runtimeFailures, stormResult, type Tools } from './hostile.js';
 
 const CREATES = 200;
 const STORM_RATE = 20_000;
@@ -75,16 +74,16 @@ describe.skipIf(!privileged())('pressure', () => {
       const freezer = spawn('python3', ['-c', FREEZE_THREAD, String(tids[0])], { stdio: ['pipe', 'pipe', 'inherit'] });
       let said = '';
       freezer.stdout.on('data', (d: Buffer) => (said += d.toString()));
-      await waitFor(() => said.includes('stopped'), 5000, 'the reactor thread to stop');
+      await until(() => said.includes('stopped'), 'the reactor thread to stop', 5000);
       // A binary named like a runtime: each exec is an 8.5 KiB argv record; 16 MiB hold ~1,970.
       const fake = join(lab.dir, 'runc');
       copyFileSync(tools.tiny, fake);
       const storm = await timedShell(`${sq(tools.storm)} 4000 2 0 ${sq(fake)} create`);
       expect(storm.code, storm.stderr).toBe(0);
       freezer.stdin.write('go\n');
-      await waitFor(() => said.includes('resumed'), 5000, 'the reactor thread to resume');
-      await waitFor(() => obs.lost.length > 0, 5000, 'a lost event');
-      await sleep(300);
+      await until(() => said.includes('resumed'), 'the reactor thread to resume', 5000);
+      await until(() => obs.lost.length > 0, 'a lost event', 5000);
+      await obs.fence(lab);
       const total = obs.lost.reduce((n, l) => n + l.count, 0);
       const stats = obs.watcher.stats();
       console.log(`4,000 runtime-named execs against a stopped reactor: lost ${total} (${obs.lost.length} lost events), ringbufFull ${stats.ringbufFull}`);
@@ -94,7 +93,7 @@ describe.skipIf(!privileged())('pressure', () => {
       expect(total).toBeLessThanOrEqual(4000);
       // and it goes on working
       const id = `pr-after-lost-${suffix}`;
-      await lifecycle(lab, obs, id, await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+      await lifecycle(lab, obs, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
       expect(obs.types(id)).toEqual(['precreate', 'create', 'start', 'exit']);
       obs.expectSound();
     } finally {
@@ -112,7 +111,7 @@ describe.skipIf(!privileged())('pressure', () => {
       const before = obs.watcher.stats();
       const storm = await timedShell(`${sq(tools.storm)} 1000 50 0 ${RUNC} --version >/dev/null`);
       expect(storm.code, storm.stderr).toBe(0);
-      await sleep(200);
+      await obs.fence(lab);
       const after = obs.watcher.stats();
       console.log(`1,000 runc --version over 50 processes in ${storm.ms} ms, answered natively ${after.answeredNative - before.answeredNative}, queue overflows ${after.queueOverflow}`);
       expect(after.answeredNative - before.answeredNative).toBeGreaterThanOrEqual(1000);
@@ -128,7 +127,7 @@ describe.skipIf(!privileged())('pressure', () => {
     const obs = new Observer();
     try {
       const ids = Array.from({ length: CREATES }, (_, i) => `pr-storm-${i}-${suffix}`);
-      const bundle = await lab.bundle('storm', ['/bin/true'], null);
+      const bundle = lab.bundle('storm', ['/bin/true'], null);
       // Two shells run the containers, one after another each: runc run of /bin/true.
       const loop = (part: string[]): string =>
         part.map((id) => `${RUNC} --root ${sq(lab.stateRoot)} run --bundle ${sq(bundle)} ${id} </dev/null >>${sq(lab.log)} 2>&1 || echo "fail ${id}: $(tail -n 1 ${sq(lab.log)})" >&2`).join('\n');

@@ -1,17 +1,12 @@
 // Privacy: a container's env holds secrets. No event, diagnostic or CLI line carries an env
 // value or the spec unless the user opted in with includeSpec / --include-spec.
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Lab, criAnnotations, lifecycle, privileged } from './harness.js';
+import { Lab, criAnnotations, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
 import { Observer } from './hostile.js';
-import { waitFor } from './kernel-state.js';
-
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 describe.skipIf(!privileged())('privacy: env values never leave without includeSpec', () => {
   let lab: Lab;
@@ -27,8 +22,8 @@ describe.skipIf(!privileged())('privacy: env values never leave without includeS
   });
 
   /** A bundle whose process env and args hold the secret. */
-  async function secretBundle(id: string): Promise<string> {
-    const bundle = await lab.bundle(id, ['/bin/sh', '-c', 'sleep 30', secret], criAnnotations(id));
+  function secretBundle(id: string): string {
+    const bundle = lab.bundle(id, ['/bin/sh', '-c', 'sleep 30', secret], criAnnotations(id));
     const path = join(bundle, 'config.json');
     const spec = JSON.parse(readFileSync(path, 'utf8')) as { process: { env: string[] } };
     spec.process.env.push(`API_TOKEN=${secret}`);
@@ -41,7 +36,7 @@ describe.skipIf(!privileged())('privacy: env values never leave without includeS
       const obs = new Observer({ includeSpec });
       try {
         const id = `pv-api-${includeSpec}-${suffix}`;
-        await lifecycle(lab, obs, id, await secretBundle(id));
+        await lifecycle(lab, obs, id, secretBundle(id));
         const events = obs.of(id);
         expect(events.map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
         const pre = events[0] as ContainerEvent;
@@ -64,23 +59,20 @@ describe.skipIf(!privileged())('privacy: env values never leave without includeS
 
   /** `ocinotify watch --json [extra]` while a container with the secret runs; its stdout lines. */
   async function cliLines(id: string, extra: string[]): Promise<string[]> {
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'ocinotify'), 'watch', '--json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const cli = ocinotify(['watch', '--json', ...extra]);
+    const mine = (): string[] => cli.lines().filter((l) => l.includes(`"id":"${id}"`));
     try {
-      await waitFor(() => out.includes('"type":"ready"'), 10_000, `the CLI to be ready (${err})`);
-      const bundle = await secretBundle(id);
+      await until(() => cli.stdout().includes('"type":"ready"'), () => `the CLI to be ready (${cli.stderr()})`);
+      const bundle = secretBundle(id);
       await lab.runc(['create', '--bundle', bundle, id]);
       await lab.runc(['start', id]);
       await lab.runc(['delete', '--force', id]);
-      await waitFor(() => out.split('\n').some((l) => l.includes(`"id":"${id}"`) && l.includes('"type":"exit"')), 10_000, 'the CLI to report exit');
+      await until(() => mine().some((l) => l.includes('"type":"exit"')), 'the CLI to report exit');
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('close', r));
+      cli.child.kill('SIGTERM');
+      await cli.done;
     }
-    return out.split('\n').filter((l) => l.includes(`"id":"${id}"`));
+    return mine();
   }
 
   it('CLI --json: no line carries the env; with --include-spec the precreate line does', async () => {

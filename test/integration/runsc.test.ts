@@ -6,8 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Lab, Recorder, criAnnotations, execRuntime, privileged } from './harness.js';
-import { deleteWhenStopped } from './managers.js';
+import { Lab, Recorder, criAnnotations, deleteWhenStopped, execRuntime, privileged } from '../kit/index.js';
 
 const RUNSC = '/usr/bin/runsc';
 const COUNT = 10;
@@ -45,7 +44,7 @@ describe.skipIf(!privileged())('real runsc (gVisor)', () => {
     execRuntime(RUNSC, ['--root', stateRoot, '--network=none', ...args], lab.log);
 
   async function lifecycleOf(id: string): Promise<void> {
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], sandboxAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], sandboxAnnotations(id));
     await runsc(['create', '--bundle', bundle, '--pid-file', join(lab.dir, `${id}.pid`), id]);
     await runsc(['start', id]);
     await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));

@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, RuntimeChangeEvent } from '../../src/index.js';
-import { Lab, RUNC, Recorder, criAnnotations, execRuntime, privileged } from './harness.js';
-import { deleteWhenStopped } from './managers.js';
+import { Lab, RUNC, Recorder, criAnnotations, deleteWhenStopped, execRuntime, privileged, until } from '../kit/index.js';
 
 /** Installs a copy of runc at path the way dpkg does: write a new file beside it, rename it over. */
 function installRunc(path: string): number {
@@ -48,17 +47,14 @@ describe.skipIf(!privileged())('runtime binaries replaced or installed while wat
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function runtimeChange(change: 'added' | 'removed', path: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!changes.some((c) => c.change === change && c.path === path)) {
-      if (Date.now() > deadline) throw new Error(`no '${change}' for ${path}; saw ${JSON.stringify(changes)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  function runtimeChange(change: 'added' | 'removed', path: string): Promise<void> {
+    const seen = (): boolean => changes.some((c) => c.change === change && c.path === path);
+    return until(seen, () => `'${change}' for ${path}; saw ${JSON.stringify(changes)}`, 5000);
   }
 
   /** create, start, kill, delete through binary; returns the container's events. */
   async function lifecycleWith(binary: string, id: string): Promise<ContainerEvent[]> {
-    const bundle = await lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
     const global = ['--root', lab.stateRoot];
     await execRuntime(binary, [...global, 'create', '--bundle', bundle, id], lab.log);
     await execRuntime(binary, [...global, 'start', id], lab.log);

@@ -5,8 +5,10 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { execRuntime, RUNC } from './harness.js';
+import { RUNC } from './bundle.js';
+import { execRuntime, tail } from './exec.js';
 import { buildImageArchive, BUSYBOX_IMAGE, PAUSE_IMAGE } from './oci-image.js';
+import { until } from './wait.js';
 
 export const CONTAINERD = '/usr/bin/containerd';
 export const CTR = '/usr/bin/ctr';
@@ -51,7 +53,7 @@ export class Containerd {
     writeFileSync(config, this.config());
     for (const d of ['cni/bin', 'cni/conf', 'pods']) mkdirSync(join(this.dir, d), { recursive: true });
     const logFd = openSync(this.log, 'a');
-    // Through /bin/sh like every runtime-adjacent exec in these tests (harness.execRuntime).
+    // Through /bin/sh like every runtime-adjacent exec in these tests (execRuntime).
     this.daemon = spawn('/bin/sh', ['-c', 'exec "$@"', 'sh', CONTAINERD, '--config', config], {
       stdio: ['ignore', logFd, logFd],
     });
@@ -114,7 +116,8 @@ export class Containerd {
     const shims = this.shims();
     const orphans = (): number[] => [...this.shims().map((s) => s.pid), ...this.containerPids()];
     for (const pid of orphans()) killQuietly(pid);
-    await waitUntil(() => orphans().length === 0, STOP_TIMEOUT_MS);
+    // What stays is for leftovers() to tell.
+    await until(() => orphans().length === 0, 'the shims and containers to go', STOP_TIMEOUT_MS).catch(() => undefined);
     for (const { socket } of shims) rmSync(socket, { force: true });
     for (const mount of this.mounts()) await this.unmount(mount);
     for (const cgroup of this.cgroups().reverse()) rmdirQuietly(cgroup);
@@ -174,22 +177,12 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 `;
   }
 
-  private async waitServing(): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (this.daemon.exitCode !== null || this.daemon.signalCode !== null)
-        throw new Error(`containerd exited: ${tail(this.log)}`);
-      if (existsSync(this.socket)) {
-        try {
-          await this.ctr('default', ['version']);
-          return;
-        } catch {
-          // not serving yet
-        }
-      }
-      if (Date.now() > deadline) throw new Error(`containerd did not serve within 20 s: ${tail(this.log)}`);
-      await sleep(50);
-    }
+  private waitServing(): Promise<void> {
+    const serving = (): boolean | Promise<boolean> => {
+      if (this.daemon.exitCode !== null || this.daemon.signalCode !== null) throw new Error(`containerd exited: ${tail(this.log, 10)}`);
+      return existsSync(this.socket) && this.ctr('default', ['version']).then(() => true, () => false);
+    };
+    return until(serving, () => `containerd to serve: ${tail(this.log, 10)}`, 20_000, 50);
   }
 
   private async removeAllContainers(): Promise<void> {
@@ -295,21 +288,6 @@ function rmdirQuietly(dir: string): void {
   }
 }
 
-async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate() && Date.now() < deadline) await sleep(20);
-}
-
 function toml(s: string): string {
   return JSON.stringify(s);
 }
-
-function tail(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').split('\n').slice(-10).join('\n');
-  } catch {
-    return '';
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../wait.js';
 
 const PROTO = fileURLToPath(new URL('./api.proto', import.meta.url));
 const CALL_TIMEOUT_MS = 30_000;
@@ -93,7 +94,7 @@ export class CriClient {
         return (await this.call('version', { version: 'v1' }, 2_000)) as { runtimeName: string; runtimeVersion: string };
       } catch (err) {
         if (Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
   }

@@ -1,12 +1,9 @@
 // OCI images built locally, without a registry: one busybox-static layer, one config per image.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'sleep', 'true', 'false', 'echo', 'cat', 'ls'];
-const ROOTFS_DIRS = ['dev', 'etc', 'proc', 'sys', 'tmp'];
+import { busyboxRootfs } from './bundle.js';
 /** containerd names an imported image after this annotation of its index entry. */
 const IMAGE_NAME_ANNOTATION = 'io.containerd.image.name';
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
@@ -75,12 +72,9 @@ export function buildImageArchive(tarPath: string, images: readonly ImageSpec[])
 
 /** An uncompressed tar of a busybox-static rootfs (so its digest is its diff id). */
 function rootfsLayer(rootfs: string): Buffer {
-  mkdirSync(join(rootfs, 'bin'), { recursive: true });
-  cpSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
-  for (const applet of APPLETS) symlinkSync('busybox', join(rootfs, 'bin', applet));
-  for (const dir of ROOTFS_DIRS) mkdirSync(join(rootfs, dir));
+  busyboxRootfs(rootfs);
   const tar = `${rootfs}.tar`;
-  execFileSync('tar', ['-C', rootfs, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, 'bin', ...ROOTFS_DIRS]);
+  execFileSync('tar', ['-C', rootfs, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, ...readdirSync(rootfs)]);
   return readFileSync(tar);
 }
 

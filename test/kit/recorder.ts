@@ -1,0 +1,58 @@
+// A watcher in this process whose events are kept, and the container steps tests wait on.
+import { ContainerWatcher, type ContainerEvent, type WatchOptions } from '../../src/index.js';
+import { ended, fence } from './fence.js';
+import type { Lab } from './lab.js';
+import { until } from './wait.js';
+
+/** Starts a watcher and records every event whose id is in ids (all events when ids is null). */
+export class Recorder {
+  readonly events: ContainerEvent[] = [];
+  readonly watcher: ContainerWatcher;
+
+  constructor(options: WatchOptions = {}, private readonly ids: Set<string> | null = null) {
+    this.watcher = new ContainerWatcher(options);
+    this.watcher.on('event', (e: ContainerEvent) => {
+      if (this.ids === null || this.ids.has(e.id)) this.events.push(e);
+    });
+  }
+
+  of(id: string, type?: ContainerEvent['type']): ContainerEvent[] {
+    return this.events.filter((e) => e.id === id && (type === undefined || e.type === type));
+  }
+
+  /** Resolves once predicate holds on the recorded events, rejects after timeoutMs. */
+  until(predicate: (events: ContainerEvent[]) => boolean, timeoutMs = 10_000): Promise<void> {
+    return until(() => predicate(this.events), () => `events; recorded ${this.events.length}`, timeoutMs);
+  }
+
+  /** Resolves once this watcher has reported everything that happened before now (fence.ts), whatever ids it records. */
+  async fence(lab: Lab): Promise<void> {
+    const seen: ContainerEvent[] = [];
+    const onEvent = (e: ContainerEvent): number => seen.push(e);
+    this.watcher.on('event', onEvent);
+    try {
+      await fence(lab, (id) => ended(seen, id));
+    } finally {
+      this.watcher.off('event', onEvent);
+    }
+  }
+
+  close(): void {
+    this.watcher.close();
+  }
+}
+
+/** start, kill -9 and delete a created container, waiting for the watcher to report its start and exit. */
+export async function finish(lab: Lab, rec: Recorder, id: string): Promise<void> {
+  await lab.runc(['start', id]);
+  await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
+  await lab.runc(['kill', id, 'KILL']);
+  await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
+  await lab.deleteExited(id);
+}
+
+/** create, start, kill -9 and delete one container, waiting for the watcher to report start and exit. */
+export async function lifecycle(lab: Lab, rec: Recorder, id: string, bundle: string): Promise<void> {
+  await lab.runc(['create', '--bundle', bundle, id]);
+  await finish(lab, rec, id);
+}
