@@ -9,13 +9,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ContainerWatcher, type LifecycleType } from '../../src/index.js';
-import { Containerd, K8S_NAMESPACE } from '../integration/containerd.js';
-import { containerConfig, CriClient, hostNetworkPod } from '../integration/cri/client.js';
-import { criAnnotations, execRuntime, Lab, RUNC } from '../integration/harness.js';
 import { moveHugetlbToV1 } from '../integration/host-setup.js';
-import { sq, waitFor } from '../integration/kernel-state.js';
-import { deleteWhenStopped, PodmanLab } from '../integration/managers.js';
-import { BUSYBOX_IMAGE } from '../integration/oci-image.js';
+import { PodmanLab } from '../integration/managers.js';
+import { Containerd, K8S_NAMESPACE } from '../kit/containerd.js';
+import { containerConfig, CriClient, hostNetworkPod } from '../kit/cri/client.js';
+import { criAnnotations, deleteWhenStopped, execRuntime, Lab, RUNC, sq, until } from '../kit/index.js';
+import { BUSYBOX_IMAGE } from '../kit/oci-image.js';
 import { gateOf, readFixture, serialize, writeFixture, type Emission, type Fixture, type FixtureOptions } from './fixture.js';
 import { RecordingPort } from './recording-port.js';
 import { expectFaithful, replay } from './replay.js';
@@ -40,7 +39,7 @@ class Capture {
   }
 
   until(what: string, predicate: (emitted: readonly Emission[]) => boolean): Promise<void> {
-    return waitFor(() => predicate(this.port.emitted), 20_000, what);
+    return until(() => predicate(this.port.emitted), what, 20_000);
   }
 
   step(id: string, type: LifecycleType): Promise<void> {
@@ -218,7 +217,7 @@ const DRIVERS: Record<string, (begin: Begin) => Promise<Capture>> = {
       const script = BURST.map((id, i) => `${runc} run --detach --bundle ${sq(bundles[i]!)} ${id} </dev/null >>${sq(lab.log)} 2>&1; sleep 0.3`);
       const burst = spawn('/bin/sh', ['-c', script.join('\n')], { stdio: 'ignore' });
       const finished = new Promise((resolve) => burst.once('exit', resolve));
-      await waitFor(() => stateDirs(lab).length >= 2, 20_000, 'the burst to begin');
+      await until(() => stateDirs(lab).length >= 2, 'the burst to begin', 20_000);
       c = begin({ stateRoots: [lab.stateRoot] });
       await finished;
       const seen = (id: string) => (emitted: readonly Emission[]): boolean =>
