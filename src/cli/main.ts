@@ -7,12 +7,12 @@ import { doctor } from './doctor.js';
 import { listContainers, type ListedContainer } from './list.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { MetricsAddressError, MetricsListenError, parseMetricsAddress, serveMetrics, WatcherMetrics } from './metrics.js';
-import { OciNotifyError } from './errors.js';
-import type { ContainerEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from './events.js';
-import type { TimeoutPolicy } from './gate.js';
-import type { DiagnosticEvent } from './diagnostics.js';
-import { loadAddon } from './native.js';
-import { ContainerWatcher } from './watcher.js';
+import { OciNotifyError } from '../errors.js';
+import type { ContainerEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from '../events.js';
+import type { TimeoutPolicy } from '../gate.js';
+import type { DiagnosticEvent } from '../diagnostics.js';
+import { loadAddon } from '../native.js';
+import { ContainerWatcher } from '../watcher.js';
 
 const USAGE = `usage: ocinotify <command> [options]
 
