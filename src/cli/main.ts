@@ -9,10 +9,10 @@ import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { MetricsAddressError, MetricsListenError, parseMetricsAddress, serveMetrics, WatcherMetrics } from './metrics.js';
 import { OciNotifyError } from '../errors.js';
 import type { ContainerEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from '../events.js';
-import type { TimeoutPolicy } from '../gate.js';
+import type { TimeoutPolicy } from '../watcher/gate.js';
 import type { DiagnosticEvent } from '../diagnostics.js';
 import { loadAddon } from '../native.js';
-import { ContainerWatcher } from '../watcher.js';
+import { ContainerWatcher } from '../watcher/index.js';
 
 const USAGE = `usage: ocinotify <command> [options]
 

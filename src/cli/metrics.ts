@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
 import type { DiagnosticEvent } from '../diagnostics.js';
 import type { ContainerEvent, LostEvent } from '../events.js';
-import type { ContainerWatcher } from '../watcher.js';
+import type { ContainerWatcher } from '../watcher/index.js';
 
 /** Seconds from the kernel's exec record to the `precreate` event in JS (the runtime is held meanwhile). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
