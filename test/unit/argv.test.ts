@@ -20,12 +20,6 @@ const captures: Capture[] = readFileSync(new URL('../fixtures/argv/captured.ndjs
   .filter((line) => line !== '')
   .map((line) => JSON.parse(line) as Capture);
 
-function capture(index: number): Capture {
-  const line = captures[index];
-  if (line === undefined) throw new Error(`no fixture line ${index}`);
-  return line;
-}
-
 function parse(argv: string[], runtime: RuntimeName = runtimeNameOf(argv[0] ?? '') ?? 'runc'): RuntimeInvocation {
   return parseRuntimeArgv(argv, runtime);
 }
