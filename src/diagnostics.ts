@@ -19,7 +19,7 @@ export type DiagnosticCode =
   | 'ERR_INIT_PID_MISMATCH';
 
 export const DIAGNOSTIC_CODES: readonly DiagnosticCode[] = [
-  ...ERROR_CODES,
+  ...ERROR_CODES.filter((c): c is Extract<DiagnosticCode, ErrorCode> => /^ERR_(ARGV|SPEC)_/.test(c)),
   'ERR_SPEC_ANNOTATIONS_DROPPED',
   'ERR_SPEC_CHANGED',
   'ERR_PID_FILE',

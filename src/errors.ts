@@ -1,4 +1,4 @@
-/** Every error code this package's parsers throw; stable across releases. */
+/** Every error code this package throws; stable across releases. */
 export const ERROR_CODES = [
   'ERR_ARGV_EMPTY',
   'ERR_ARGV_MISSING_VALUE',
@@ -18,6 +18,14 @@ export const ERROR_CODES = [
   'ERR_SPEC_TOO_DEEP',
   'ERR_SPEC_INVALID_JSON',
   'ERR_SPEC_NOT_OBJECT',
+  /** neither eBPF nor fanotify permission events can run here (the message says why) */
+  'ERR_NO_MECHANISM',
+  /** the native addon is not built, or not for this platform */
+  'ERR_ADDON_MISSING',
+  /** a --metrics address that is malformed or not loopback */
+  'ERR_METRICS_ADDRESS',
+  /** a --metrics address that cannot be listened on */
+  'ERR_METRICS_LISTEN',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -28,10 +36,10 @@ export type SpecErrorCode = Extract<ErrorCode, `ERR_SPEC_${string}`>;
 export type ErrorDetails = Readonly<Record<string, unknown>>;
 
 export class OciNotifyError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: ErrorDetails | undefined;
 
-  constructor(code: string, message: string, details?: ErrorDetails, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, details?: ErrorDetails, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;

@@ -80,6 +80,14 @@ export interface LostEvent {
   reason: string;
 }
 
+/** The budget (`gateTimeoutMs`) answered a held creation before the gate did. */
+export interface GateTimeoutEvent {
+  /** the container id */
+  id: string;
+  /** what the deadline answered: true under fail-open */
+  allowed: boolean;
+}
+
 /** A runtime binary appeared at a known or given path (installed, upgraded) or is gone from it. */
 export interface RuntimeChangeEvent {
   type: 'runtime';

@@ -1,6 +1,6 @@
-export { ContainerWatcher, watch, type WatchOptions } from './watcher.js';
-export type { GateVerdict, TimeoutPolicy, TimeoutRule } from './gate.js';
-export type { ContainerEvent, LifecycleType, LostEvent, ReadyEvent, RuntimeChangeEvent, RuntimeRef, WatchMode } from './events.js';
+export { ContainerWatcher, watch, type WatchOptions } from './watcher/index.js';
+export type { GateVerdict, TimeoutPolicy, TimeoutRule } from './watcher/gate.js';
+export type { ContainerEvent, GateTimeoutEvent, LifecycleType, LostEvent, ReadyEvent, RuntimeChangeEvent, RuntimeRef, WatchMode } from './events.js';
 export { decodeStatus } from './events.js';
 export { parseRuntimeArgv, isValidContainerId, runtimeNameOf, type RuntimeInvocation, type RuntimeName } from './argv.js';
 export { readBundleSpec, parseSpec, specAnnotations, specCandidates, MAX_SPEC_BYTES, type OciSpec } from './spec.js';
@@ -8,6 +8,6 @@ export { resolveAnnotations, detectManager, type Manager, type ResolvedMetadata,
 export { ArgvError, OciNotifyError, SpecError } from './errors.js';
 export { DIAGNOSTIC_CODES, type DiagnosticCode, type DiagnosticEvent, type DiagnosticImpact, type RuntimeSummary } from './diagnostics.js';
 export { discoverRuntimes, runtimeCandidates, KNOWN_RUNTIME_PATHS, type RuntimeBinary } from './host/runtimes.js';
-export { doctor, type DoctorReport } from './doctor.js';
-export { listContainers, type ListedContainer, type ListOptions } from './list.js';
-export { WatcherMetrics, serveMetrics, parseMetricsAddress, MetricsAddressError, MetricsListenError } from './metrics.js';
+export { doctor, type DoctorReport } from './cli/doctor.js';
+export { listContainers, type ListedContainer, type ListOptions } from './cli/list.js';
+export { WatcherMetrics, serveMetrics, parseMetricsAddress, MetricsAddressError, MetricsListenError } from './cli/metrics.js';

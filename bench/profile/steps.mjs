@@ -1,5 +1,6 @@
 // Where a precreate's time goes, for a profile rather than a benchmark: a watcher of this
-// checkout whose private steps are timed by wrapping them (names as in src/watcher.ts), and
+// checkout whose private steps are timed by wrapping them (names as in src/watcher/sessions.ts
+// and enrich.ts; src/watcher.ts in a checkout from before the split), and
 // the split of each sample into the hop (kernel sys_enter_execve -> the JS batch callback)
 // and the JavaScript after it. Prints percentiles on SIGINT. Run by bench/profile/run.sh.
 //
@@ -29,7 +30,10 @@ P.onBatch = function (batch) {
   spent.clear();
   return onBatch.call(this, batch);
 };
-for (const step of ['parse', 'sessionFor', 'readSpec', 'rootOf']) if (typeof P[step] === 'function') P[step] = timed(step, P[step]);
+const seams = await Promise.all(['sessions', 'enrich'].map((seam) => import(`${root}/dist/esm/watcher/${seam}.js`).catch(() => ({}))));
+const owners = [P, ...seams.flatMap((m) => Object.values(m).filter((v) => typeof v === 'function').map((c) => c.prototype))];
+for (const step of ['parse', 'sessionFor', 'readSpec', 'rootOf'])
+  for (const owner of owners) if (Object.hasOwn(owner, step) && typeof owner[step] === 'function') owner[step] = timed(step, owner[step]);
 addon.readFileInRoot = timed('readFileInRoot', addon.readFileInRoot);
 
 const watcher = new ContainerWatcher({ gate: async () => 'allow' });

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { AnnotationMap, ContainerType, PodRef, ResolveHints, ResolvedMetadata } from './index.js';
+import type { AnnotationMap, ContainerType, PodRef, ResolveHints, ResolvedMetadata } from './types.js';
 
 /** containerd's CRI plugin (`io.kubernetes.cri.` + key); in brackets the first release with it. */
 export const CONTAINERD_CRI_KEYS = {

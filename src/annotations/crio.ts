@@ -1,4 +1,5 @@
-import type { AnnotationMap, ContainerType, PodRef, ResolveHints, ResolvedMetadata } from './index.js';
+import { KUBELET_KEYS, kubeletRestartCount, kubeletType, parseKubeletName, type KubeletLookup, type KubeletName } from './kubelet.js';
+import type { AnnotationMap, ContainerType, PodRef, ResolveHints, ResolvedMetadata } from './types.js';
 
 /** CRI-O's own keys (its `internal/annotations` package). */
 export const CRIO_KEYS = {
@@ -37,18 +38,6 @@ export const CRIO_KEYS = {
 
 export const CRIO_MANAGER = 'cri-o';
 
-/** The kubelet's labels and annotations, which CRI-O copies into the spec. */
-export const KUBELET_KEYS = {
-  podName: 'io.kubernetes.pod.name',
-  podNamespace: 'io.kubernetes.pod.namespace',
-  podUid: 'io.kubernetes.pod.uid',
-  containerName: 'io.kubernetes.container.name',
-  /** `init`, `container` or `ephemeral`. */
-  containerType: 'io.kubernetes.container.type',
-  restartCount: 'io.kubernetes.container.restartCount',
-  containerHash: 'io.kubernetes.container.hash',
-} as const;
-
 /** containers/storage (cri-o, podman): `<graph root>/<driver>-containers/<id>/userdata`. */
 const STORAGE_BUNDLE = /(?:^|\/)\w+-containers\/([^/]+)\/userdata\/*$/;
 
@@ -60,21 +49,6 @@ const CRIO_TYPES: ReadonlyMap<string, ContainerType> = new Map([
   ['sandbox', 'sandbox'],
   ['container', 'container'],
 ]);
-
-const KUBELET_TYPES: ReadonlyMap<string, ContainerType> = new Map([
-  ['init', 'init'],
-  ['container', 'container'],
-  ['ephemeral', 'ephemeral'],
-]);
-
-const RESTART_COUNT = /^\d{1,9}$/;
-
-type Lookup = (key: string) => string | undefined;
-
-interface KubeletName {
-  container: string;
-  pod: PodRef;
-}
 
 export function declaresCrio(annotations: AnnotationMap): boolean {
   return annotations.get(CRIO_KEYS.containerManager) === CRIO_MANAGER;
@@ -99,38 +73,29 @@ export function resolveCrio(annotations: AnnotationMap, hints: ResolveHints): Re
     sandboxId: annotations.get(CRIO_KEYS.sandboxId) ?? (type === 'sandbox' ? id : null),
     podLabels: stringRecord(annotations.get(CRIO_KEYS.labels)),
     containerdNamespace: null,
-    restartCount: restartCountOf(kubelet(KUBELET_KEYS.restartCount)),
+    restartCount: kubeletRestartCount(kubelet),
   };
 }
 
 /** A kubelet key from the spec itself, else from the Labels or Annotations JSON it came in. */
-function kubeletLookup(annotations: AnnotationMap): Lookup {
+function kubeletLookup(annotations: AnnotationMap): KubeletLookup {
   const labels = stringRecord(annotations.get(CRIO_KEYS.labels));
   const kubeAnnotations = stringRecord(annotations.get(CRIO_KEYS.annotations));
   return (key) => annotations.get(key) ?? (labels?.[key] || undefined) ?? (kubeAnnotations?.[key] || undefined);
 }
 
-/** The kubelet's init/ephemeral distinction is finer than CRI-O's `container`. */
-function crioType(annotations: AnnotationMap, kubelet: Lookup): ContainerType | null {
+/** A sandbox is CRI-O's word; for the others the kubelet's type is finer (init, ephemeral). */
+function crioType(annotations: AnnotationMap, kubelet: KubeletLookup): ContainerType | null {
   const type = CRIO_TYPES.get(annotations.get(CRIO_KEYS.containerType) ?? '') ?? null;
-  if (type === 'sandbox') return type;
-  return KUBELET_TYPES.get(kubelet(KUBELET_KEYS.containerType) ?? '') ?? type;
+  return type === 'sandbox' ? type : (kubeletType(kubelet) ?? type);
 }
 
-function crioPod(annotations: AnnotationMap, kubelet: Lookup, type: ContainerType | null, names: KubeletName | null): PodRef | null {
+function crioPod(annotations: AnnotationMap, kubelet: KubeletLookup, type: ContainerType | null, names: KubeletName | null): PodRef | null {
   const kubeName = type === 'sandbox' ? annotations.get(CRIO_KEYS.kubeName) : undefined;
   const name = kubelet(KUBELET_KEYS.podName) ?? kubeName ?? names?.pod.name;
   const namespace = kubelet(KUBELET_KEYS.podNamespace) ?? annotations.get(CRIO_KEYS.namespace) ?? names?.pod.namespace;
   if (name === undefined || namespace === undefined) return null;
   return { name, namespace, uid: kubelet(KUBELET_KEYS.podUid) ?? names?.pod.uid ?? null };
-}
-
-/** `k8s_<container>_<pod>_<namespace>_<uid>_<attempt>`: kubernetes names cannot hold `_`. */
-function parseKubeletName(text: string | undefined): KubeletName | null {
-  const parts = text?.split('_') ?? [];
-  const [prefix, container, name, namespace, uid] = parts;
-  if (parts.length !== 6 || prefix !== 'k8s' || !container || !name || !namespace || !uid) return null;
-  return { container, pod: { name, namespace, uid } };
 }
 
 /** A JSON object's string members; null when the text is not a JSON object. */
@@ -144,8 +109,4 @@ function stringRecord(json: string | undefined): Record<string, string> | null {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
-}
-
-function restartCountOf(text: string | undefined): number | null {
-  return text !== undefined && RESTART_COUNT.test(text) ? Number(text) : null;
 }

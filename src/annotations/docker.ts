@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { parseTaskBundle, type TaskBundle } from './containerd.js';
-import { KUBELET_KEYS } from './crio.js';
-import type { ContainerType, ResolveHints, ResolvedMetadata } from './index.js';
+import { KUBELET_KEYS } from './kubelet.js';
+import type { ContainerType, DockerContainer, ResolveHints, ResolvedMetadata } from './types.js';
 
 /**
  * docker writes no annotations (`null`); its containers are known by the containerd
@@ -33,15 +33,6 @@ const CRI_DOCKERD_TYPES: ReadonlyMap<string, ContainerType> = new Map([
   ['podsandbox', 'sandbox'],
   ['container', 'container'],
 ]);
-
-/** What config.v2.json tells about a container. */
-export interface DockerContainer {
-  /** Without docker's leading `/`. */
-  name: string | null;
-  /** The image as the user named it (`Config.Image`). */
-  image: string | null;
-  labels: Record<string, string>;
-}
 
 interface SpecMount {
   destination?: unknown;

@@ -1,58 +1,15 @@
 import { hasContainerdCriKeys, parseTaskBundle, resolveContainerd } from './containerd.js';
 import { declaresCrio, hasCrioKeys, resolveCrio } from './crio.js';
-import { isDockerBundle, resolveDocker, type DockerContainer } from './docker.js';
+import { isDockerBundle, resolveDocker } from './docker.js';
 import { isPodman, resolvePodman } from './podman.js';
+import type { AnnotationMap, Manager, ResolvedMetadata, ResolveHints } from './types.js';
 
 export { CONTAINERD_CRI_KEYS } from './containerd.js';
-export { CRIO_KEYS, CRIO_MANAGER, KUBELET_KEYS } from './crio.js';
-export {
-  CRI_DOCKERD_LABELS,
-  DOCKER_CONTAINERD_NAMESPACE,
-  DOCKER_STATE,
-  dockerConfigPath,
-  parseDockerConfig,
-  type DockerContainer,
-} from './docker.js';
+export { CRIO_KEYS, CRIO_MANAGER } from './crio.js';
+export { CRI_DOCKERD_LABELS, DOCKER_CONTAINERD_NAMESPACE, DOCKER_STATE, dockerConfigPath, parseDockerConfig } from './docker.js';
+export { KUBELET_KEYS } from './kubelet.js';
 export { PODMAN_KEYS, PODMAN_MANAGER } from './podman.js';
-
-export type Manager = 'containerd' | 'cri-o' | 'podman' | 'docker' | 'unknown';
-export type ContainerType = 'sandbox' | 'container' | 'init' | 'ephemeral';
-
-export interface PodRef {
-  name: string;
-  namespace: string;
-  uid: string | null;
-}
-
-export interface ResolvedMetadata {
-  manager: Manager;
-  /** The container id, when the annotations, the hints or the bundle path tell it. */
-  id: string | null;
-  /** Null unless both the pod's name and namespace are known. */
-  pod: PodRef | null;
-  container: { name: string | null; type: ContainerType | null; image: string | null };
-  /** For a sandbox, its own id. */
-  sandboxId: string | null;
-  /** CRI-O's Labels JSON. */
-  podLabels: Record<string, string> | null;
-  /** From a containerd shim's bundle path `.../io.containerd.runtime.v2.task/<namespace>/<id>`. */
-  containerdNamespace: string | null;
-  restartCount: number | null;
-}
-
-export interface ResolveHints {
-  /** The runtime's bundle directory. */
-  bundle?: string | null;
-  /** The container id from the runtime's argv. */
-  id?: string | null;
-  /** conmon's `-n/--name`: podman's container name. */
-  conmonName?: string | null;
-  /** docker's record of the container (config.v2.json), when it could be read. */
-  docker?: DockerContainer | null;
-}
-
-/** The non-empty string annotations: an empty value tells nothing (CRI-O's ImageName may be ""). */
-export type AnnotationMap = ReadonlyMap<string, string>;
+export type { AnnotationMap, ContainerType, DockerContainer, Manager, PodRef, ResolvedMetadata, ResolveHints } from './types.js';
 
 export function detectManager(
   annotations: Record<string, string> | null | undefined,

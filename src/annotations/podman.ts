@@ -1,5 +1,5 @@
 import { containersStorageId, CRIO_KEYS } from './crio.js';
-import type { AnnotationMap, ResolveHints, ResolvedMetadata } from './index.js';
+import type { AnnotationMap, ResolveHints, ResolvedMetadata } from './types.js';
 
 /** podman's keys. Its spec names neither the container nor a pod: the name is only in conmon's `-n`. */
 export const PODMAN_KEYS = {

@@ -1,7 +1,6 @@
 // Where runtime binaries live, and which of them exist on this host.
 import { basename, join } from 'node:path';
 import type { RuntimeName } from '../argv.js';
-import { BINARY_KIND } from '../native.js';
 import { liveReads, type HostReads } from './reads.js';
 
 /**
@@ -31,13 +30,16 @@ export const KNOWN_RUNTIME_PATHS: Readonly<Record<RuntimeName, readonly string[]
   conmon: ['/usr/bin/conmon', '/usr/libexec/podman/conmon', '/usr/local/bin/conmon', '/usr/libexec/crio/conmon'],
 };
 
+/** A runtime (runc, crun, youki, runsc: each exec is a session) or a monitor (conmon: names a container, spawns its runtime). */
+export type BinaryKind = 'runtime' | 'monitor';
+
 export interface RuntimeBinary {
   /** As marked: the resolved path, under the host root. */
   path: string;
   /** The path it was found by (a symlink, possibly). */
   foundAt: string;
   runtime: RuntimeName;
-  kind: number;
+  kind: BinaryKind;
 }
 
 export interface DiscoverOptions {
@@ -55,14 +57,14 @@ export interface RuntimeCandidate {
   runtime: RuntimeName;
   /** under the host root */
   path: string;
-  kind: number;
+  kind: BinaryKind;
 }
 
 /** Every path a runtime binary may be at: the known ones, then the user's. */
 export function runtimeCandidates(opts: DiscoverOptions): RuntimeCandidate[] {
   const candidates: RuntimeCandidate[] = [];
   const add = (runtime: RuntimeName, p: string): void => {
-    const kind = runtime === 'conmon' ? BINARY_KIND.monitor : BINARY_KIND.runtime;
+    const kind: BinaryKind = runtime === 'conmon' ? 'monitor' : 'runtime';
     candidates.push({ runtime, path: join(opts.hostRoot, p), kind });
   };
   for (const [runtime, paths] of Object.entries(KNOWN_RUNTIME_PATHS) as [RuntimeName, readonly string[]][])

@@ -2,7 +2,7 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher } from '../../src/index.js';
-import { serveMetrics, WatcherMetrics } from '../../src/metrics.js';
+import { serveMetrics, WatcherMetrics } from '../../src/cli/metrics.js';
 import { Lab, Recorder, criAnnotations, lifecycle, ocinotify, privileged, sleep, until } from '../kit/index.js';
 
 /** CRI-O's keys (BRIEF 2): a manager no other test on this node uses with runc, so its counts are ours. */

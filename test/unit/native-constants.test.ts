@@ -42,7 +42,10 @@ describe('the header enums', () => {
   it('are read from the addon when first used, not when the package is imported', async () => {
     const addonMapped = (): boolean => readFileSync('/proc/self/maps', 'utf8').includes('ocinotify.node');
     expect(addonMapped()).toBe(false);
-    await import('../../src/index.js');
+    const { discoverRuntimes, runtimeCandidates } = await import('../../src/index.js');
+    // What `list` and `doctor` do first: they work where no addon loads.
+    runtimeCandidates({ hostRoot: '/', extraPaths: [] });
+    discoverRuntimes({ hostRoot: '/', extraPaths: [] });
     expect(addonMapped()).toBe(false);
     expect(EXIT_KIND.runtime).toBe(FROM_HEADER.exitKind.runtime);
     expect(addonMapped()).toBe(true);

@@ -1,6 +1,5 @@
 // The one table of where runtimes live, and the candidates the watcher marks and watches.
 import { describe, expect, it } from 'vitest';
-import { BINARY_KIND } from '../../src/native.js';
 import { KNOWN_RUNTIME_PATHS, runtimeCandidates } from '../../src/host/runtimes.js';
 
 describe('runtimeCandidates', () => {
@@ -22,11 +21,11 @@ describe('runtimeCandidates', () => {
 
   it('puts every path under the host root, the user\'s last, each with its runtime and kind', () => {
     const candidates = runtimeCandidates({ hostRoot: '/host', extraPaths: ['/opt/bin/youki', '/opt/bin/my-runtime'] });
-    expect(candidates).toContainEqual({ runtime: 'runc', path: '/host/usr/libexec/crio/runc', kind: BINARY_KIND.runtime });
-    expect(candidates).toContainEqual({ runtime: 'conmon', path: '/host/usr/bin/conmon', kind: BINARY_KIND.monitor });
+    expect(candidates).toContainEqual({ runtime: 'runc', path: '/host/usr/libexec/crio/runc', kind: 'runtime' });
+    expect(candidates).toContainEqual({ runtime: 'conmon', path: '/host/usr/bin/conmon', kind: 'monitor' });
     expect(candidates.slice(-2)).toEqual([
-      { runtime: 'youki', path: '/host/opt/bin/youki', kind: BINARY_KIND.runtime },
-      { runtime: 'runc', path: '/host/opt/bin/my-runtime', kind: BINARY_KIND.runtime },
+      { runtime: 'youki', path: '/host/opt/bin/youki', kind: 'runtime' },
+      { runtime: 'runc', path: '/host/opt/bin/my-runtime', kind: 'runtime' },
     ]);
     expect(candidates.every((c) => c.path.startsWith('/host/'))).toBe(true);
   });

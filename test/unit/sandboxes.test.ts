@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONTAINERD_CRI_KEYS as KEYS, resolveAnnotations, type ResolvedMetadata } from '../../src/annotations/index.js';
-import { SandboxPods } from '../../src/sandboxes.js';
+import { SandboxPods } from '../../src/watcher/sandboxes.js';
 
 const K8S_TASKS = '/run/containerd/io.containerd.runtime.v2.task/k8s.io';
 const SANDBOX_ID = 'ab75b50a338c784863c8538dbe38b9bc94741f21ecdee7650da7d438ad5ad918';

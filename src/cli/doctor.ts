@@ -1,9 +1,9 @@
 // What this host offers ocinotify, checked for real: the same probes the watcher's mode choice uses.
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { ContainerWatcher } from './watcher.js';
-import { discoverRuntimes } from './host/runtimes.js';
-import type { WatchMode } from './events.js';
+import { ContainerWatcher } from '../watcher/index.js';
+import { discoverRuntimes } from '../host/runtimes.js';
+import type { WatchMode } from '../events.js';
 
 export interface DoctorReport {
   kernel: string;

@@ -2,9 +2,10 @@
 // numbers tell which pods run on the node, which is nobody's business off the node.
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
-import type { DiagnosticEvent } from './diagnostics.js';
-import type { ContainerEvent, LostEvent } from './events.js';
-import type { ContainerWatcher } from './watcher.js';
+import type { DiagnosticEvent } from '../diagnostics.js';
+import { OciNotifyError } from '../errors.js';
+import type { ContainerEvent, GateTimeoutEvent, LostEvent } from '../events.js';
+import type { ContainerWatcher } from '../watcher/index.js';
 
 /** Seconds from the kernel's exec record to the `precreate` event in JS (the runtime is held meanwhile). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -12,13 +13,21 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 const MAX_PENDING = 10_000;
 
 /** The --metrics address is not one we serve on (not loopback, malformed). */
-export class MetricsAddressError extends Error {
-  readonly code = 'ERR_METRICS_ADDRESS';
+export class MetricsAddressError extends OciNotifyError {
+  declare readonly code: 'ERR_METRICS_ADDRESS';
+
+  constructor(message: string) {
+    super('ERR_METRICS_ADDRESS', message);
+  }
 }
 
 /** The --metrics address is fine but cannot be listened on (in use). */
-export class MetricsListenError extends Error {
-  readonly code = 'ERR_METRICS_LISTEN';
+export class MetricsListenError extends OciNotifyError {
+  declare readonly code: 'ERR_METRICS_LISTEN';
+
+  constructor(message: string) {
+    super('ERR_METRICS_LISTEN', message);
+  }
 }
 
 /** 'PORT', 'HOST:PORT' or '[V6]:PORT', where HOST is loopback; anything else throws MetricsAddressError. */
@@ -63,7 +72,7 @@ export class WatcherMetrics {
 
   constructor(private readonly watcher: ContainerWatcher) {
     watcher.on('event', (e: ContainerEvent) => this.onEvent(e));
-    watcher.on('gateTimeout', (e: { id: string; allowed: boolean }) => this.timeouts[e.allowed ? 'allow' : 'deny']++);
+    watcher.on('gateTimeout', (e: GateTimeoutEvent) => this.timeouts[e.allowed ? 'allow' : 'deny']++);
     watcher.on('lost', (e: LostEvent) => (this.lost += e.count));
     watcher.on('diagnostic', (e: DiagnosticEvent) => this.diagnostics.set(e.code, (this.diagnostics.get(e.code) ?? 0) + 1));
   }

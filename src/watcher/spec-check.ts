@@ -4,7 +4,7 @@
 // A spec of a usual size is kept as it is (a few kB, until `create`): hashing it on the way to
 // `precreate` cost more than comparing ever does. A big one is kept as its digest.
 import { createHash } from 'node:crypto';
-import { MAX_SPEC_BYTES, type ReadFileInRoot } from './spec.js';
+import { MAX_SPEC_BYTES, type ReadFileInRoot } from '../spec.js';
 
 /** Specs up to this size are compared byte for byte, larger ones by SHA-256. */
 const KEEP_BYTES = 256 * 1024;

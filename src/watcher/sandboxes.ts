@@ -1,7 +1,7 @@
 // The pods of the sandboxes seen so far: what a container inherits when its own annotations
 // lack the pod fields (containerd before 1.5 puts no pod name or namespace on containers,
 // before 1.6.11 no pod uid anywhere but in the sandbox's log directory).
-import type { PodRef, ResolvedMetadata } from './annotations/index.js';
+import type { PodRef, ResolvedMetadata } from '../annotations/index.js';
 
 /** Far above the pods a node runs (the kubelet's default max is 110); a sandbox is forgotten at its exit. */
 const MAX_SANDBOXES = 4096;

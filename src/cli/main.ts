@@ -7,12 +7,12 @@ import { doctor } from './doctor.js';
 import { listContainers, type ListedContainer } from './list.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { MetricsAddressError, MetricsListenError, parseMetricsAddress, serveMetrics, WatcherMetrics } from './metrics.js';
-import { OciNotifyError } from './errors.js';
-import type { ContainerEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from './events.js';
-import type { TimeoutPolicy } from './gate.js';
-import type { DiagnosticEvent } from './diagnostics.js';
-import { loadAddon } from './native.js';
-import { ContainerWatcher } from './watcher.js';
+import { OciNotifyError } from '../errors.js';
+import type { ContainerEvent, GateTimeoutEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from '../events.js';
+import type { TimeoutPolicy } from '../watcher/gate.js';
+import type { DiagnosticEvent } from '../diagnostics.js';
+import { loadAddon } from '../native.js';
+import { ContainerWatcher } from '../watcher/index.js';
 
 const USAGE = `usage: ocinotify <command> [options]
 
@@ -172,7 +172,7 @@ async function runWatch(args: string[]): Promise<number> {
     // JSON.stringify escapes what argv or a path may hold: control characters, escape sequences.
     log.warn(`${e.code} (${e.impact}) id=${JSON.stringify(e.id)} runtime pid ${e.runtime.pid}: ${JSON.stringify(e.message)}`);
   });
-  watcher.on('gateTimeout', (e: { id: string; allowed: boolean }) =>
+  watcher.on('gateTimeout', (e: GateTimeoutEvent) =>
     log.warn(`gate budget expired for ${JSON.stringify(e.id)}: ${e.allowed ? 'allowed (fail-open)' : 'denied (fail-closed)'}`),
   );
   watcher.on('error', (err: Error) => log.error(`a record could not be processed: ${err.message}`));

@@ -1,11 +1,11 @@
 // `ocinotify list`: the containers running now, with their pod metadata, from the runtimes'
 // state directories - the same scan the watcher's `existing` events come from, without attaching.
-import { resolveAnnotations, type ContainerType, type Manager, type PodRef } from './annotations/index.js';
-import type { RuntimeName } from './argv.js';
-import { cgroupIdOf, hostProcDir, hostView, inodeOrNull } from './host/proc.js';
-import { liveReads } from './host/reads.js';
-import { discoverRuntimes } from './host/runtimes.js';
-import { scanExisting, userStateRoots } from './host/state.js';
+import { resolveAnnotations, type ContainerType, type Manager, type PodRef } from '../annotations/index.js';
+import type { RuntimeName } from '../argv.js';
+import { cgroupIdOf, hostProcDir, hostView, inodeOrNull } from '../host/proc.js';
+import { liveReads } from '../host/reads.js';
+import { discoverRuntimes } from '../host/runtimes.js';
+import { scanExisting, userStateRoots } from '../host/state.js';
 
 export interface ListedContainer {
   id: string;
