@@ -64,14 +64,25 @@ test: deps build
 	$(MAKE) --no-print-directory test-asan
 
 # The replay tests (test/replay/) again as nobody, from this root-owned checkout: the watcher's
-# logic runs on recorded fixtures without root. HOME and TMPDIR in a directory of its own;
-# --configLoader runner: the default loader writes a bundled copy of the config beside it.
+# logic runs on recorded fixtures without root. The checkout may be a directory nobody cannot
+# enter (mktemp -d makes it 0700), or sit below one: as root, each of its entries is
+# bind-mounted into an open directory, in a private mount namespace that goes with the run.
+# HOME and TMPDIR in a directory of their own; --configLoader runner: the default loader
+# writes a bundled copy of the config beside it.
 REPLAY_UID ?= 65534
 .PHONY: test-replay
 test-replay:
-	@set -e; home=$$(mktemp -d /tmp/ocinotify-replay.XXXXXX); trap 'rm -rf "$$home"' EXIT; chmod 0777 "$$home"; \
-	as=; [ "$$(id -u)" != 0 ] || as="setpriv --reuid=$(REPLAY_UID) --regid=$(REPLAY_UID) --clear-groups"; \
-	$$as env HOME="$$home" TMPDIR="$$home" node_modules/.bin/vitest run --configLoader runner test/replay
+	@set -e; dir=$$(mktemp -d /tmp/ocinotify-replay.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
+	chmod 0755 "$$dir"; mkdir -m 0777 "$$dir/home"; mkdir "$$dir/tree"; \
+	run='exec env HOME="$$1/home" TMPDIR="$$1/home" node_modules/.bin/vitest run --configLoader runner test/replay'; \
+	if [ "$$(id -u)" != 0 ]; then sh -c "$$run" sh "$$dir"; else \
+		unshare --mount --propagation private sh -c 'set -e; cd "$$2"; \
+			for e in * .[!.]*; do [ -e "$$e" ] || continue; \
+				if [ -d "$$e" ]; then mkdir "$$1/tree/$$e"; else : > "$$1/tree/$$e"; fi; \
+				mount --bind "$$e" "$$1/tree/$$e"; done; \
+			cd "$$1/tree"; exec setpriv --reuid=$(REPLAY_UID) --regid=$(REPLAY_UID) --clear-groups sh -c "$$3" sh "$$1"' \
+			sh "$$dir" "$(CURDIR)" "$$run"; \
+	fi
 
 # The replay fixtures (test/fixtures/replay/) recorded from real runs of the scenarios in
 # test/replay/scenarios.ts: root and the real runtimes, ~1 minute. SCENARIO=name for one of them.
