@@ -3,7 +3,8 @@
 // the same control calls and reads. `make test` runs these as root and again as nobody.
 import { describe, expect, it } from 'vitest';
 import type { LifecycleType } from '../../src/index.js';
-import { CHANNELS, CONTROL_METHODS, fixtureNames, readFixture, type Channel, type Fixture } from './fixture.js';
+import type { NativeRecord } from '../../src/native.js';
+import { CHANNELS, comparable, CONTROL_METHODS, fixtureNames, readFixture, type Channel, type Fixture } from './fixture.js';
 import { ReplayPort } from './replay-port.js';
 import { expectFaithful, recordedCalls, replay } from './replay.js';
 import { eventsOf, scenario, SCENARIOS } from './scenarios.js';
@@ -23,7 +24,10 @@ function replayed(name: string): Promise<ReplayPort> {
 }
 
 const LIFECYCLE: readonly LifecycleType[] = ['precreate', 'create', 'start', 'exit', 'denied', 'failed', 'existing'];
-/** A full ring buffer is the only source of `lost`: no scenario makes one (its storm would be megabytes). */
+/**
+ * A full ring buffer is the only source of `lost`: no scenario makes one (its storm would be
+ * megabytes), so the test below adds the reactor's record to a recorded stream.
+ */
 const UNCOVERED: readonly Channel[] = ['lost', 'error'];
 
 it('has a fixture for every scenario and a scenario for every fixture', () => {
@@ -62,6 +66,24 @@ describe('coverage', () => {
   it('the fixtures hold both answers a gate gives', () => {
     const answers = fixtureNames().flatMap((name) => recordedCalls(fixture(name)).filter((c) => c.call === 'answer'));
     expect(answers.map((c) => `${String(c.args[1])}:${String(c.result)}`)).toEqual(expect.arrayContaining(['true:true', 'false:true']));
+  });
+});
+
+describe('a lost record', () => {
+  it('is a lost event in its place in the stream, with the count and the reason the reactor gave', async () => {
+    const fixture = readFixture('runc');
+    const at = fixture.log.findIndex((e) => 'batch' in e && e.batch.length > 0);
+    const log = [...fixture.log];
+    const lost: NativeRecord = { kind: 'lost', count: 3, reason: 'ringbuf-full' };
+    log.splice(at + 1, 0, { batch: [lost] });
+    const port = await replay({ ...fixture, log });
+    const recorded = (await replayed('runc')).emitted.map(comparable);
+    const index = port.emitted.findIndex((e) => e.on === 'lost');
+    expect(port.emitted[index]!.payload).toMatchObject({ type: 'lost', count: 3, reason: 'ringbuf-full' });
+    expect(port.emitted.filter((_, i) => i !== index).map(comparable)).toEqual(recorded);
+    const before = log.slice(0, at + 1).filter((e) => 'batch' in e).length;
+    expect(port.emitted[index]!.batch).toBe(before + 1);
+    expect(port.emitted.slice(0, index).every((e) => e.batch <= before)).toBe(true);
   });
 });
 
