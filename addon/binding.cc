@@ -7,6 +7,7 @@
 #include <memory>
 #include <utility>
 
+#include "inode_key.h"
 #include "reactor.h"
 #include "read_in_root.h"
 
@@ -207,7 +208,8 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     Napi::Array bins = o.Get("binaries").As<Napi::Array>();
     for (uint32_t i = 0; i < bins.Length(); i++) {
       Napi::Object b = bins.Get(i).As<Napi::Object>();
-      opt.binaries.push_back({b.Get("path").ToString().Utf8Value(), b.Get("kind").ToNumber().Uint32Value()});
+      opt.binaries.push_back(
+          {b.Get("path").ToString().Utf8Value(), b.Get("kind").ToNumber().Uint32Value(), InodeKey{}, InodeKey{}});
     }
     Napi::Value candidates = o.Get("candidates");
     if (candidates.IsArray()) {
@@ -232,9 +234,14 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     Napi::Array marked = Napi::Array::New(env, st.marked.size());
     for (size_t i = 0; i < st.marked.size(); i++) marked.Set(i, st.marked[i]);
     status.Set("marked", marked);
-    Napi::Array errs = Napi::Array::New(env, st.markErrors.size());
-    for (size_t i = 0; i < st.markErrors.size(); i++) errs.Set(i, st.markErrors[i]);
-    status.Set("markErrors", errs);
+    Napi::Array errs = Napi::Array::New(env, st.binaryErrors.size());
+    for (size_t i = 0; i < st.binaryErrors.size(); i++) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("path", st.binaryErrors[i].path);
+      e.Set("error", st.binaryErrors[i].error);
+      errs.Set(i, e);
+    }
+    status.Set("binaryErrors", errs);
     info.This().As<Napi::Object>().Set("status", status);
     if (!st.bpf && !st.fanotify) CloseNative();
   }
@@ -354,6 +361,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRootJs));
   exports.Set("trimMalloc", Napi::Function::New(env, TrimMallocJs));
+
   return exports;
 }
 

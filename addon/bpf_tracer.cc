@@ -68,7 +68,7 @@ std::string BpfTracer::Open(uint32_t watcherPidns, const std::vector<std::string
 }
 
 void BpfTracer::AddBinary(const RuntimeBinary& b) {
-  oci_inode_key key{b.dev, b.ino};
+  oci_inode_key key{b.kernel.dev, b.kernel.ino};
   uint32_t kind = b.kind;
   bpf_map__update_elem(skel_->maps.runtime_inodes, &key, sizeof(key), &kind, sizeof(kind), BPF_ANY);
 }
@@ -80,8 +80,8 @@ bool BpfTracer::TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, 
   return bpf_map__update_elem(map, &pid, sizeof(pid), &value, sizeof(value), BPF_ANY) == 0;
 }
 
-void BpfTracer::RemoveBinary(uint64_t dev, uint64_t ino) {
-  oci_inode_key key{dev, ino};
+void BpfTracer::RemoveBinary(const InodeKey& kernel) {
+  oci_inode_key key{kernel.dev, kernel.ino};
   bpf_map__delete_elem(skel_->maps.runtime_inodes, &key, sizeof(key), 0);
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "inode_key.h"
 #include "record.h"
 
 struct ocinotify_bpf;
@@ -16,8 +17,8 @@ namespace ocinotify {
 struct RuntimeBinary {
   std::string path;   // as marked (through the host root)
   uint32_t kind;      // enum oci_binary_kind
-  uint64_t dev = 0;   // KernelDev()
-  uint64_t ino = 0;
+  InodeKey file;      // stat(2)'s: what user space compares
+  InodeKey kernel;    // the kernel's: what the BPF side reads (inode_key.h)
 };
 
 class BpfTracer {
@@ -31,7 +32,7 @@ class BpfTracer {
   int EpollFd() const;
   void Drain();
   void AddBinary(const RuntimeBinary& binary);
-  void RemoveBinary(uint64_t dev, uint64_t ino);
+  void RemoveBinary(const InodeKey& kernel);
   void AddName(const std::string& name, uint32_t kind);
   // Puts a container init found by a scan where the kernel side follows it:
   // lineage until its entrypoint exec, or containers when it already ran it.

@@ -70,7 +70,7 @@ export interface BinaryRecord {
   runtime: string;
   binaryKind: number;
   present: boolean;
-  /** why the new binary could not be marked for fanotify ('' when it was, or without fanotify) */
+  /** what the new binary lacks: its fanotify mark (not held), its kernel inode key (the BPF side may miss it); '' when nothing */
   markError: string;
 }
 
@@ -157,7 +157,8 @@ export interface NativeStatus {
   bpfError: string;
   fanotifyError: string;
   marked: string[];
-  markErrors: string[];
+  /** binaries found at start that a mechanism running cannot fully watch, and what they lack */
+  binaryErrors: { path: string; error: string }[];
 }
 
 export interface NativeStats {
