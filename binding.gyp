@@ -11,6 +11,7 @@
         "addon/bpf_tracer.cc",
         "addon/binary_watch.cc",
         "addon/inode_key.cc",
+        "addon/kernel_probe.cc",
         "addon/fanotify_gate.cc",
         "addon/proc_argv.cc",
         "addon/read_in_root.cc"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "inode_key.h"
+#include "kernel_probe.h"
 #include "record.h"
 
 struct ocinotify_bpf;
@@ -26,6 +27,8 @@ class BpfTracer {
   using Sink = std::function<void(const void* data, size_t size)>;
 
   ~BpfTracer();
+  // What the BPF object needs of the kernel, each tried alone (kernel_probe.h).
+  static std::vector<Mechanism> Probe();
   // Returns "" on success, else why the kernel side cannot run.
   std::string Open(uint32_t watcherPidns, const std::vector<std::string>& names,
                    const std::vector<RuntimeBinary>& binaries, Sink sink);

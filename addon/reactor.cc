@@ -85,6 +85,14 @@ ReactorStatus Reactor::Start(Deliver deliver) {
   } else {
     st.bpfError = "disabled";
   }
+  // Without the BPF side, exits come through pidfds: no pidfd_open, no create, start or exit.
+  if (st.fanotify && !st.bpf) {
+    std::string pidfd = PidWatch::Probe();
+    if (!pidfd.empty()) {
+      st.fanotify = false;
+      st.fanotifyError = pidfd + ": without eBPF, exits are followed through pidfds";
+    }
+  }
   for (const auto& b : opt_.binaries) {
     std::string lacks = Lacks(st.fanotify ? markErrors[b.path] : "", st.bpf ? keyErrors[b.path] : "");
     if (!lacks.empty()) st.binaryErrors.push_back({b.path, lacks});

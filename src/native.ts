@@ -185,10 +185,28 @@ export interface NativeWatcher {
   close(): void;
 }
 
+export interface InodeKey {
+  /** the kernel's dev_t encoding: (major << 20) | minor */
+  dev: bigint;
+  ino: bigint;
+}
+
+export interface InodeKeys {
+  /** what stat(2) reports */
+  file: InodeKey;
+  /** what the kernel (and the BPF side) keys the inode by; null when it cannot be learnt */
+  kernel: InodeKey | null;
+  keyError: string;
+}
+
 interface Addon {
   Watcher: new (options: NativeOptions, onBatch: (batch: NativeRecord[]) => void) => NativeWatcher;
   constants: NativeConstants;
   readFileInRoot(root: string, path: string, maxBytes: number): Buffer;
+  /** stat(2)'s and the kernel's key of the inode path names (addon/inode_key.h); throws when it cannot be opened. */
+  inodeKeys(path: string): InodeKeys;
+  /** Each kernel mechanism, tried on the running kernel: error '' when present (addon/kernel_probe.h). */
+  probeKernel(): { name: string; error: string }[];
   /** glibc's malloc_trim(0): free pages of every malloc arena back to the kernel; false if none (or not glibc). */
   trimMalloc(): boolean;
 }
