@@ -14,7 +14,8 @@ DEB_PACKAGES := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config m
 	containerd \
 	podman conmon crun runsc docker.io \
 	bpftrace \
-	gcc libasan8 libubsan1
+	gcc libasan8 libubsan1 \
+	e2fsprogs xfsprogs btrfs-progs kmod
 
 .PHONY: deps build bpf addon ts test test-unit test-integration demo docs clean
 
