@@ -81,12 +81,12 @@ BpfTracer::~BpfTracer() { Close(); }
 std::vector<Mechanism> BpfTracer::Probe() {
   libbpf_set_print(Quiet);
   std::vector<Mechanism> out{
+      {"BPF", Probed(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr))},
       {"BTF", access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? "" : Failure("/sys/kernel/btf/vmlinux", errno)},
       {"syscall tracepoints", ProbeSyscallTracepoints()},
-      {"BPF", Probed(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr))},
   };
   // libbpf takes a helper it cannot load a program with for supported: only when programs load.
-  std::string bpf = out.back().error;
+  std::string bpf = out.front().error;
   auto helper = [&bpf](bpf_func_id id) {
     return bpf.empty() ? Probed(libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, id, nullptr)) : "needs BPF";
   };
