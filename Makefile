@@ -98,7 +98,8 @@ fuzz: deps
 # is off: it would report V8's own allocations.
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 ASAN_TESTS ?= test/integration/argv-forms.test.ts test/integration/hostile-spec.test.ts \
-	test/integration/hostile-argv.test.ts test/integration/hostile-process.test.ts test/integration/privacy.test.ts
+	test/integration/hostile-argv.test.ts test/integration/hostile-process.test.ts test/integration/privacy.test.ts \
+	test/integration/runtime-upgrade.test.ts test/integration/filesystems.test.ts test/integration/older-kernels.test.ts
 .PHONY: test-asan
 test-asan: deps bpf
 	@set -e; dir=$$(mktemp -d /tmp/ocinotify-asan.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
