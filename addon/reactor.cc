@@ -13,7 +13,6 @@
 #include <cstring>
 #include <map>
 
-
 namespace ocinotify {
 
 namespace {
