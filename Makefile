@@ -14,7 +14,8 @@ DEB_PACKAGES := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config m
 	containerd \
 	podman conmon crun runsc docker.io \
 	bpftrace \
-	gcc libasan8 libubsan1
+	gcc libasan8 libubsan1 \
+	e2fsprogs xfsprogs btrfs-progs kmod
 
 .PHONY: deps build bpf addon ts test test-unit test-integration demo docs clean
 
@@ -108,7 +109,8 @@ fuzz: deps
 # is off: it would report V8's own allocations.
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 ASAN_TESTS ?= test/integration/argv-forms.test.ts test/integration/hostile-spec.test.ts \
-	test/integration/hostile-argv.test.ts test/integration/hostile-process.test.ts test/integration/privacy.test.ts
+	test/integration/hostile-argv.test.ts test/integration/hostile-process.test.ts test/integration/privacy.test.ts \
+	test/integration/runtime-upgrade.test.ts test/integration/filesystems.test.ts test/integration/older-kernels.test.ts
 .PHONY: test-asan
 test-asan: deps bpf
 	@set -e; dir=$$(mktemp -d /tmp/ocinotify-asan.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \

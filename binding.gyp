@@ -10,6 +10,8 @@
         "addon/pid_watch.cc",
         "addon/bpf_tracer.cc",
         "addon/binary_watch.cc",
+        "addon/inode_key.cc",
+        "addon/kernel_probe.cc",
         "addon/fanotify_gate.cc",
         "addon/proc_argv.cc",
         "addon/read_in_root.cc"

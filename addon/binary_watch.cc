@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "kernel_dev.h"
+#include "inode_key.h"
 
 namespace ocinotify {
 
@@ -48,12 +48,12 @@ std::string BinaryWatch::Open(const std::vector<BinaryCandidate>& candidates,
     int fd = open(b.path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     struct stat st;
     if (fd < 0) continue;
-    if (fstat(fd, &st) != 0 || KernelDev(st.st_dev) != b.dev || st.st_ino != b.ino) {
+    if (fstat(fd, &st) != 0 || StatKey(st) != b.file) {
       close(fd);
       continue;
     }
     // Which candidate led to it is learnt at the first rescan.
-    found_[{b.dev, b.ino}] = {b.path, b.path, "", b.kind, b.dev, b.ino, fd};
+    found_[b.file] = {b, b.path, "", fd};
   }
   return "";
 }
@@ -103,7 +103,7 @@ void BinaryWatch::Rescan(std::vector<FoundBinary>& added, std::vector<FoundBinar
   for (const auto& c : candidates_) {
     struct stat st;
     if (stat(c.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    InodeKey key{KernelDev(st.st_dev), st.st_ino};
+    InodeKey key = StatKey(st);
     if (now.count(key)) continue;
     auto known = found_.find(key);
     if (known != found_.end()) {
@@ -118,14 +118,13 @@ void BinaryWatch::Rescan(std::vector<FoundBinary>& added, std::vector<FoundBinar
     // Marked through this fd, so what is marked is what was looked at.
     int fd = open(c.path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) continue;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || KernelDev(st.st_dev) != key.first ||
-        st.st_ino != key.second) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || StatKey(st) != key) {
       close(fd);  // replaced again meanwhile: the event for that is queued
       continue;
     }
     char real[PATH_MAX];
     std::string path = realpath(c.path.c_str(), real) ? std::string(real) : c.path;
-    FoundBinary b{path, c.path, c.runtime, c.kind, key.first, key.second, fd};
+    FoundBinary b{RuntimeBinary{path, c.kind, key, InodeKey{}}, c.path, c.runtime, fd};
     now[key] = b;
     added.push_back(b);
   }

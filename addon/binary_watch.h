@@ -9,7 +9,6 @@
 #include <map>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "bpf_tracer.h"
@@ -23,19 +22,15 @@ struct BinaryCandidate {
 };
 
 struct FoundBinary {
-  std::string path;     // resolved through symlinks
+  // Its path resolved through symlinks, and its stat key; its kernel key is the reactor's to learn.
+  RuntimeBinary binary;
   std::string foundAt;  // the candidate path that led to it
   std::string runtime;
-  uint32_t kind;
-  uint64_t dev;         // kernel dev_t encoding, as BPF sees it
-  uint64_t ino;
-  int fd;               // O_RDONLY on the inode: how it is marked and unmarked
+  int fd;               // O_RDONLY on the inode: how it is keyed, marked and unmarked
 };
 
 class BinaryWatch {
  public:
-  using InodeKey = std::pair<uint64_t, uint64_t>;
-
   ~BinaryWatch();
   // marked: the binaries already marked, which are not reported as new.
   // Returns "" or why installs and upgrades cannot be followed.
@@ -56,7 +51,7 @@ class BinaryWatch {
   int fd_ = -1;
   std::vector<BinaryCandidate> candidates_;
   std::set<std::string> names_;            // every component of every candidate path
-  std::map<InodeKey, FoundBinary> found_;  // what the candidates resolved to at the last scan
+  std::map<InodeKey, FoundBinary> found_;  // what the candidates resolved to at the last scan, by stat key
   std::set<int> wds_;
 };
 

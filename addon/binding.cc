@@ -1,12 +1,20 @@
 // N-API glue: convert, call, convert back. Everything with opinions lives in
 // src/ (TypeScript) or in the reactor.
+#include <fcntl.h>
 #include <malloc.h>
 #include <napi.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <initializer_list>
 #include <memory>
 #include <utility>
 
+#include "inode_key.h"
+#include "kernel_probe.h"
 #include "reactor.h"
 #include "read_in_root.h"
 
@@ -207,7 +215,8 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     Napi::Array bins = o.Get("binaries").As<Napi::Array>();
     for (uint32_t i = 0; i < bins.Length(); i++) {
       Napi::Object b = bins.Get(i).As<Napi::Object>();
-      opt.binaries.push_back({b.Get("path").ToString().Utf8Value(), b.Get("kind").ToNumber().Uint32Value()});
+      opt.binaries.push_back(
+          {b.Get("path").ToString().Utf8Value(), b.Get("kind").ToNumber().Uint32Value(), InodeKey{}, InodeKey{}});
     }
     Napi::Value candidates = o.Get("candidates");
     if (candidates.IsArray()) {
@@ -232,9 +241,14 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     Napi::Array marked = Napi::Array::New(env, st.marked.size());
     for (size_t i = 0; i < st.marked.size(); i++) marked.Set(i, st.marked[i]);
     status.Set("marked", marked);
-    Napi::Array errs = Napi::Array::New(env, st.markErrors.size());
-    for (size_t i = 0; i < st.markErrors.size(); i++) errs.Set(i, st.markErrors[i]);
-    status.Set("markErrors", errs);
+    Napi::Array errs = Napi::Array::New(env, st.binaryErrors.size());
+    for (size_t i = 0; i < st.binaryErrors.size(); i++) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("path", st.binaryErrors[i].path);
+      e.Set("error", st.binaryErrors[i].error);
+      errs.Set(i, e);
+    }
+    status.Set("binaryErrors", errs);
     info.This().As<Napi::Object>().Set("status", status);
     if (!st.bpf && !st.fanotify) CloseNative();
   }
@@ -318,6 +332,51 @@ Napi::Value ReadFileInRootJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(env, data.data(), data.size());
 }
 
+Napi::Object KeyToJs(Napi::Env env, const InodeKey& key) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("dev", Napi::BigInt::New(env, key.dev));
+  o.Set("ino", Napi::BigInt::New(env, key.ino));
+  return o;
+}
+
+// inodeKeys(path): {file, kernel, keyError} of the file path names (inode_key.h); kernel is null
+// when it cannot be learnt. Throws when the file cannot be opened.
+Napi::Value InodeKeysJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].ToString().Utf8Value();
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    std::string error = path + ": " + strerror(errno);
+    if (fd >= 0) close(fd);
+    Napi::Error::New(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  KernelKeys keys;
+  InodeKey kernel;
+  std::string keyError = keys.Of(fd, kernel);
+  close(fd);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("file", KeyToJs(env, StatKey(st)));
+  o.Set("kernel", keyError.empty() ? Napi::Value(KeyToJs(env, kernel)) : env.Null());
+  o.Set("keyError", keyError);
+  return o;
+}
+
+// probeKernel(): [{name, error}] for each mechanism (kernel_probe.h); error '' when present.
+Napi::Value ProbeKernelJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<Mechanism> probes = ProbeKernel();
+  Napi::Array out = Napi::Array::New(env, probes.size());
+  for (size_t i = 0; i < probes.size(); i++) {
+    Napi::Object m = Napi::Object::New(env);
+    m.Set("name", probes[i].name);
+    m.Set("error", probes[i].error);
+    out.Set(i, m);
+  }
+  return out;
+}
+
 // Hands the kernel back the pages malloc holds free in any arena; true if it released some.
 Napi::Value TrimMallocJs(const Napi::CallbackInfo& info) {
 #ifdef __GLIBC__
@@ -354,6 +413,8 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRootJs));
   exports.Set("trimMalloc", Napi::Function::New(env, TrimMallocJs));
+  exports.Set("inodeKeys", Napi::Function::New(env, InodeKeysJs));
+  exports.Set("probeKernel", Napi::Function::New(env, ProbeKernelJs));
   return exports;
 }
 

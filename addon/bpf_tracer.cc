@@ -42,9 +42,60 @@ class TracefsForAttach {
   bool mounted_ = false;
 };
 
+// 1 from libbpf's probes: the kernel has it.
+std::string Probed(int result) {
+  if (result == 1) return "";
+  return result == 0 ? "not supported" : Failure("cannot probe", result);
+}
+
+// A program of the sched_fork kind: BPF_PROG_TYPE_TRACING at a BTF tracepoint.
+std::string ProbeTpBtf() {
+  int id = libbpf_find_vmlinux_btf_id("sched_process_fork", BPF_TRACE_RAW_TP);
+  if (id < 0) return Failure("no BTF of tracepoint sched_process_fork", id);
+  bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  bpf_prog_load_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.expected_attach_type = BPF_TRACE_RAW_TP;
+  opts.attach_btf_id = static_cast<__u32>(id);
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "ocinotify_probe", "GPL", insns, 2, &opts);
+  if (fd < 0) return Failure("load", errno);
+  close(fd);
+  return "";
+}
+
+std::string ProbeSyscallTracepoints() {
+  TracefsForAttach tracefs;
+  for (const char* dir : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    std::string id = std::string(dir) + "/events/syscalls/sys_enter_execve/id";
+    if (access(id.c_str(), F_OK) == 0) return "";
+  }
+  return "no tracepoint syscalls/sys_enter_execve (CONFIG_FTRACE_SYSCALLS, tracefs)";
+}
+
 }  // namespace
 
 BpfTracer::~BpfTracer() { Close(); }
+
+std::vector<Mechanism> BpfTracer::Probe() {
+  libbpf_set_print(Quiet);
+  std::vector<Mechanism> out{
+      {"BPF", Probed(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr))},
+      {"BTF", access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? "" : Failure("/sys/kernel/btf/vmlinux", errno)},
+      {"syscall tracepoints", ProbeSyscallTracepoints()},
+  };
+  // libbpf takes a helper it cannot load a program with for supported: only when programs load.
+  std::string bpf = out.front().error;
+  auto helper = [&bpf](bpf_func_id id) {
+    return bpf.empty() ? Probed(libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, id, nullptr)) : "needs BPF";
+  };
+  out.push_back({"tp_btf", bpf.empty() ? ProbeTpBtf() : "needs BPF"});
+  out.push_back({"BPF ring buffer", bpf.empty() ? Probed(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr)) : "needs BPF"});
+  out.push_back({"bpf_get_current_task_btf", helper(BPF_FUNC_get_current_task_btf)});
+  out.push_back({"bpf_loop", helper(BPF_FUNC_loop)});
+  return out;
+}
 
 std::string BpfTracer::Open(uint32_t watcherPidns, const std::vector<std::string>& names,
                             const std::vector<RuntimeBinary>& binaries, Sink sink) {
@@ -68,7 +119,7 @@ std::string BpfTracer::Open(uint32_t watcherPidns, const std::vector<std::string
 }
 
 void BpfTracer::AddBinary(const RuntimeBinary& b) {
-  oci_inode_key key{b.dev, b.ino};
+  oci_inode_key key{b.kernel.dev, b.kernel.ino};
   uint32_t kind = b.kind;
   bpf_map__update_elem(skel_->maps.runtime_inodes, &key, sizeof(key), &kind, sizeof(kind), BPF_ANY);
 }
@@ -80,8 +131,8 @@ bool BpfTracer::TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, 
   return bpf_map__update_elem(map, &pid, sizeof(pid), &value, sizeof(value), BPF_ANY) == 0;
 }
 
-void BpfTracer::RemoveBinary(uint64_t dev, uint64_t ino) {
-  oci_inode_key key{dev, ino};
+void BpfTracer::RemoveBinary(const InodeKey& kernel) {
+  oci_inode_key key{kernel.dev, kernel.ino};
   bpf_map__delete_elem(skel_->maps.runtime_inodes, &key, sizeof(key), 0);
 }
 

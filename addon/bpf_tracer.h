@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "inode_key.h"
+#include "kernel_probe.h"
 #include "record.h"
 
 struct ocinotify_bpf;
@@ -16,8 +18,8 @@ namespace ocinotify {
 struct RuntimeBinary {
   std::string path;   // as marked (through the host root)
   uint32_t kind;      // enum oci_binary_kind
-  uint64_t dev = 0;   // KernelDev()
-  uint64_t ino = 0;
+  InodeKey file;      // stat(2)'s: what user space compares
+  InodeKey kernel;    // the kernel's: what the BPF side reads (inode_key.h)
 };
 
 class BpfTracer {
@@ -25,13 +27,15 @@ class BpfTracer {
   using Sink = std::function<void(const void* data, size_t size)>;
 
   ~BpfTracer();
+  // What the BPF object needs of the kernel, each tried alone (kernel_probe.h).
+  static std::vector<Mechanism> Probe();
   // Returns "" on success, else why the kernel side cannot run.
   std::string Open(uint32_t watcherPidns, const std::vector<std::string>& names,
                    const std::vector<RuntimeBinary>& binaries, Sink sink);
   int EpollFd() const;
   void Drain();
   void AddBinary(const RuntimeBinary& binary);
-  void RemoveBinary(uint64_t dev, uint64_t ino);
+  void RemoveBinary(const InodeKey& kernel);
   void AddName(const std::string& name, uint32_t kind);
   // Puts a container init found by a scan where the kernel side follows it:
   // lineage until its entrypoint exec, or containers when it already ran it.

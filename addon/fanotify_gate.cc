@@ -22,12 +22,6 @@ std::string FanotifyGate::Open() {
   return "";
 }
 
-std::string FanotifyGate::Mark(const std::string& path) {
-  if (fanotify_mark(fd_, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, AT_FDCWD, path.c_str()) != 0)
-    return "fanotify_mark " + path + ": " + strerror(errno);
-  return "";
-}
-
 std::string FanotifyGate::MarkFd(int fd) {
   if (fanotify_mark(fd_, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, fd, nullptr) != 0)
     return std::string("fanotify_mark: ") + strerror(errno);

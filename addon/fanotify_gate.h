@@ -19,9 +19,8 @@ class FanotifyGate {
   ~FanotifyGate();
   // Returns "" on success, else why permission events are unavailable.
   std::string Open();
-  // Returns "" on success, else why the path cannot be marked.
-  std::string Mark(const std::string& path);
-  // The same, for the file an fd is open on (a replaced binary has no path).
+  // Returns "" on success, else why the file fd is open on cannot be marked. Through an fd:
+  // what is marked is what was looked at, and a replaced binary has no path.
   std::string MarkFd(int fd);
   std::string UnmarkFd(int fd);
   int Fd() const { return fd_; }

@@ -4,6 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 namespace ocinotify {
 
 Record PidWatch::ExitOf(const Watched& w) {
@@ -15,6 +18,13 @@ Record PidWatch::ExitOf(const Watched& w) {
   rec.sessionPid = w.sessionPid;
   rec.status = -1;
   return rec;
+}
+
+std::string PidWatch::Probe() {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  if (fd < 0) return std::string("pidfd_open: ") + strerror(errno);
+  close(fd);
+  return "";
 }
 
 void PidWatch::Open(int epfd, int wakefd) {

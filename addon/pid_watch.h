@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -15,6 +16,8 @@ class PidWatch {
   // A pidfd's epoll data: this bit, or'ed with the fd.
   static constexpr uint64_t kEpollTag = 1ull << 32;
 
+  // "" when this kernel has pidfd_open (Linux 5.3), else why not.
+  static std::string Probe();
   // The reactor's epoll, and the eventfd that wakes it.
   void Open(int epfd, int wakefd);
   // Reports an Exit record of exitKind when pid exits. Safe from any thread.

@@ -1,5 +1,6 @@
 #include "reactor.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -10,8 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-
-#include "kernel_dev.h"
+#include <map>
 
 namespace ocinotify {
 
@@ -31,17 +31,15 @@ Record FromTask(RecordKind kind, const oci_header& hdr) {
 
 std::string CString(const char* s, size_t max) { return std::string(s, strnlen(s, max)); }
 
-// The binaries JavaScript found, keyed as BPF keys them; one gone since is left out.
-std::vector<RuntimeBinary> Keyed(std::vector<RuntimeBinary> binaries) {
-  std::vector<RuntimeBinary> keyed;
-  for (auto& b : binaries) {
-    struct stat st;
-    if (stat(b.path.c_str(), &st) != 0) continue;
-    b.dev = KernelDev(st.st_dev);
-    b.ino = st.st_ino;
-    keyed.push_back(std::move(b));
-  }
-  return keyed;
+// What a binary's `runtime` event says it lacks: the mark (its execs are not held) or the
+// kernel's key (the BPF side may not recognise its execs).
+std::string Lacks(const std::string& markError, const std::string& keyError) {
+  std::string out = markError.empty() ? "" : "not held: " + markError;
+  if (!keyError.empty())
+    out += (out.empty() ? "" : "; ") + std::string("kernel inode key unknown (") + keyError +
+           "): keyed by stat(2), which differs from the kernel's on overlayfs over several filesystems "
+           "and on btrfs";
+  return out;
 }
 
 }  // namespace
@@ -49,9 +47,7 @@ std::vector<RuntimeBinary> Keyed(std::vector<RuntimeBinary> binaries) {
 Reactor::Reactor(ReactorOptions options)
     : opt_(std::move(options)),
       holds_(gate_, std::chrono::milliseconds(opt_.gateTimeoutMs), opt_.maxHeld),
-      batch_(new Batch) {
-  opt_.binaries = Keyed(std::move(opt_.binaries));
-}
+      batch_(new Batch) {}
 
 Reactor::~Reactor() { Stop(); }
 
@@ -68,21 +64,12 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     ev.data.u64 = tag;
     epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
   };
-  if (opt_.useFanotify) {
-    st.fanotifyError = gate_.Open();
-    if (st.fanotifyError.empty()) {
-      for (const auto& b : opt_.binaries) {
-        std::string err = gate_.Mark(b.path);
-        if (err.empty())
-          st.marked.push_back(b.path);
-        else
-          st.markErrors.push_back(err);
-      }
-      st.fanotify = true;
-      watch(gate_.Fd(), kTagGate);
-    }
-  } else {
-    st.fanotifyError = "disabled";
+  st.fanotifyError = opt_.useFanotify ? gate_.Open() : "disabled";
+  std::map<std::string, std::string> markErrors, keyErrors;
+  OpenBinaries(st, markErrors, keyErrors);
+  if (gate_.Fd() >= 0) {
+    st.fanotify = true;
+    watch(gate_.Fd(), kTagGate);
   }
   if (opt_.useBpf) {
     st.bpfError = bpf_.Open(opt_.watcherPidns, opt_.names, opt_.binaries,
@@ -96,6 +83,18 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     }
   } else {
     st.bpfError = "disabled";
+  }
+  // Without the BPF side, exits come through pidfds: no pidfd_open, no create, start or exit.
+  if (st.fanotify && !st.bpf) {
+    std::string pidfd = PidWatch::Probe();
+    if (!pidfd.empty()) {
+      st.fanotify = false;
+      st.fanotifyError = pidfd + ": without eBPF, exits are followed through pidfds";
+    }
+  }
+  for (const auto& b : opt_.binaries) {
+    std::string lacks = Lacks(st.fanotify ? markErrors[b.path] : "", st.bpf ? keyErrors[b.path] : "");
+    if (!lacks.empty()) st.binaryErrors.push_back({b.path, lacks});
   }
   if (!st.bpf && !st.fanotify) {
     gate_.Close();
@@ -116,6 +115,33 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     Run();
   });
   return st;
+}
+
+void Reactor::OpenBinaries(ReactorStatus& st, std::map<std::string, std::string>& markErrors,
+                           std::map<std::string, std::string>& keyErrors) {
+  std::vector<RuntimeBinary> opened;
+  for (auto& b : opt_.binaries) {
+    int fd = open(b.path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) continue;  // gone since JavaScript looked: the rescan reports it
+    struct stat s;
+    if (fstat(fd, &s) == 0) {
+      b.file = StatKey(s);
+      keyErrors[b.path] = Key(fd, b);
+      if (gate_.Fd() >= 0) {
+        markErrors[b.path] = gate_.MarkFd(fd);
+        if (markErrors[b.path].empty()) st.marked.push_back(b.path);
+      }
+      opened.push_back(b);
+    }
+    close(fd);
+  }
+  opt_.binaries = std::move(opened);
+}
+
+std::string Reactor::Key(int fd, RuntimeBinary& b) {
+  std::string error = keys_.Of(fd, b.kernel);
+  if (!error.empty()) b.kernel = b.file;
+  return error;
 }
 
 void Reactor::Run() {
@@ -170,7 +196,7 @@ void Reactor::OnBpf(const void* data, size_t size) {
       rec.argvSource = enter ? ArgvSource::EnterTracepoint : ArgvSource::ExecTracepoint;
       if (!enter) {
         for (const auto& b : opt_.binaries)
-          if (b.dev == r.inode.dev && b.ino == r.inode.ino) rec.binary = b.path;
+          if (b.kernel.dev == r.inode.dev && b.kernel.ino == r.inode.ino) rec.binary = b.path;
         batch_->push_back(std::move(rec));
         return;
       }
@@ -212,7 +238,7 @@ std::string Reactor::BinaryPath(int fd) {
   struct stat st;
   if (fstat(fd, &st) == 0) {
     for (const auto& b : opt_.binaries)
-      if (b.dev == KernelDev(st.st_dev) && b.ino == st.st_ino) return b.path;
+      if (b.file == StatKey(st)) return b.path;
   }
   char link[64], path[4096];
   snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -265,32 +291,43 @@ void Reactor::RescanBinaries() {
     Record rec;
     rec.kind = RecordKind::Binary;
     rec.task.ts_ns = MonotonicNs();
-    rec.binary = b.path;
+    rec.binary = b.binary.path;
     rec.filename = b.foundAt;
     rec.runtime = b.runtime;
-    rec.exitKind = b.kind;
+    rec.exitKind = b.binary.kind;
     rec.present = present;
     rec.reason = std::move(error);
     batch_->push_back(std::move(rec));
   };
   for (const auto& b : gone) {
     if (gate_.Fd() >= 0) gate_.UnmarkFd(b.fd);
-    if (bpfRunning_) bpf_.RemoveBinary(b.dev, b.ino);
-    opt_.binaries.erase(std::remove_if(opt_.binaries.begin(), opt_.binaries.end(),
-                                       [&](const RuntimeBinary& r) { return r.dev == b.dev && r.ino == b.ino; }),
-                        opt_.binaries.end());
+    Forget(b.binary.file);
     close(b.fd);
     record(b, false, "");
   }
-  for (const auto& b : added) {
-    std::string error = gate_.Fd() >= 0 ? gate_.MarkFd(b.fd) : "";
+  for (auto& b : added) {
+    std::string keyError = Key(b.fd, b.binary);
+    std::string markError = gate_.Fd() >= 0 ? gate_.MarkFd(b.fd) : "";
     if (bpfRunning_) {
-      bpf_.AddBinary({b.path, b.kind, b.dev, b.ino});
-      for (const auto& path : {b.path, b.foundAt}) bpf_.AddName(path.substr(path.rfind('/') + 1), b.kind);
+      bpf_.AddBinary(b.binary);
+      for (const auto& path : {b.binary.path, b.foundAt}) bpf_.AddName(path.substr(path.rfind('/') + 1), b.binary.kind);
     }
-    opt_.binaries.push_back({b.path, b.kind, b.dev, b.ino});
-    record(b, true, std::move(error));
+    opt_.binaries.push_back(b.binary);
+    record(b, true, Lacks(markError, bpfRunning_ ? keyError : ""));
   }
+}
+
+// Two files can share a kernel key (btrfs subvolumes, an overlay's layers): the BPF side keeps
+// a key as long as one binary has it.
+void Reactor::Forget(const InodeKey& file) {
+  auto it = std::find_if(opt_.binaries.begin(), opt_.binaries.end(),
+                         [&](const RuntimeBinary& r) { return r.file == file; });
+  if (it == opt_.binaries.end()) return;
+  InodeKey kernel = it->kernel;
+  opt_.binaries.erase(it);
+  bool shared = std::any_of(opt_.binaries.begin(), opt_.binaries.end(),
+                            [&](const RuntimeBinary& r) { return r.kernel == kernel; });
+  if (bpfRunning_ && !shared) bpf_.RemoveBinary(kernel);
 }
 
 bool Reactor::Answer(uint64_t cookie, bool allow) { return holds_.Answer(cookie, allow); }
@@ -369,6 +406,7 @@ void Reactor::Stop() {
   gate_.Close();
   bpf_.Close();
   binaryWatch_.Close();
+  keys_.Close();
   for (int* fd : {&epfd_, &timerfd_, &wakefd_})
     if (*fd >= 0) close(*fd), *fd = -1;
 }

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "bpf_tracer.h"
 #include "fanotify_gate.h"
 #include "holds.h"
+#include "inode_key.h"
 #include "pid_watch.h"
 #include "record.h"
 
@@ -41,9 +43,15 @@ struct ReactorOptions {
   uint32_t watcherPidns = 0;
   bool watcherInInitPidns = true;
   std::vector<std::string> names;    // runtime basenames
-  std::vector<RuntimeBinary> binaries;  // path and kind: the reactor keys them
+  std::vector<RuntimeBinary> binaries;  // path and kind: the reactor opens and keys them
   // Every path a runtime may be at: watched for installs and upgrades.
   std::vector<BinaryCandidate> candidates;
+};
+
+// A binary found at start that a mechanism running cannot fully watch, and what it lacks.
+struct BinaryError {
+  std::string path;
+  std::string error;
 };
 
 struct ReactorStatus {
@@ -52,7 +60,7 @@ struct ReactorStatus {
   std::string bpfError;
   std::string fanotifyError;
   std::vector<std::string> marked;
-  std::vector<std::string> markErrors;
+  std::vector<BinaryError> binaryErrors;
 };
 
 struct ReactorStats {
@@ -84,7 +92,15 @@ class Reactor {
   void Run();
   void OnBpf(const void* data, size_t size);
   void OnPermEvents();
+  // Opens each binary JavaScript found, keys it and marks it through that fd (what is keyed
+  // and marked is what was looked at); one gone since is left out. Errors by path.
+  void OpenBinaries(ReactorStatus& st, std::map<std::string, std::string>& markErrors,
+                    std::map<std::string, std::string>& keyErrors);
+  // Sets b.kernel: the kernel's key, or stat's when it cannot be learnt (right on most
+  // filesystems, and said, since it is wrong where the two differ). Returns why, or "".
+  std::string Key(int fd, RuntimeBinary& b);
   void RescanBinaries();
+  void Forget(const InodeKey& file);
   void ArmTimer();
   void Flush();
   std::string BinaryPath(int fd);
@@ -94,6 +110,7 @@ class Reactor {
   BpfTracer bpf_;
   FanotifyGate gate_;
   BinaryWatch binaryWatch_;
+  KernelKeys keys_;
   ArgvMatch argv_;
   Holds holds_;
   PidWatch pids_;

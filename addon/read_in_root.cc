@@ -11,14 +11,14 @@
 
 namespace ocinotify {
 
-namespace {
-
 int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t resolve) {
   open_how how{};
   how.flags = flags;
   how.resolve = resolve;
   return static_cast<int>(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
 }
+
+namespace {
 
 struct Fd {
   int fd;

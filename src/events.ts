@@ -98,7 +98,11 @@ export interface RuntimeChangeEvent {
   path: string;
   /** the known or given path it was found at */
   foundAt: string;
-  /** why execs of it cannot be held (fanotify could not mark it), or null */
+  /**
+   * What it lacks, or null: `not held: ...` (fanotify could not mark it), `kernel inode key
+   * unknown (...)` (the BPF side keys it by stat(2) and may miss its execs). Also reported,
+   * as `added`, for a binary found at start.
+   */
   markError: string | null;
 }
 

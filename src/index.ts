@@ -8,6 +8,6 @@ export { resolveAnnotations, detectManager, type Manager, type ResolvedMetadata,
 export { ArgvError, OciNotifyError, SpecError } from './errors.js';
 export { DIAGNOSTIC_CODES, type DiagnosticCode, type DiagnosticEvent, type DiagnosticImpact, type RuntimeSummary } from './diagnostics.js';
 export { discoverRuntimes, runtimeCandidates, KNOWN_RUNTIME_PATHS, type RuntimeBinary } from './host/runtimes.js';
-export { doctor, type DoctorReport } from './cli/doctor.js';
+export { doctor, type DoctorReport, type MechanismCheck, type RuntimeCheck } from './cli/doctor.js';
 export { listContainers, type ListedContainer, type ListOptions } from './cli/list.js';
 export { WatcherMetrics, serveMetrics, parseMetricsAddress, MetricsAddressError, MetricsListenError } from './cli/metrics.js';

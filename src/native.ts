@@ -70,7 +70,7 @@ export interface BinaryRecord {
   runtime: string;
   binaryKind: number;
   present: boolean;
-  /** why the new binary could not be marked for fanotify ('' when it was, or without fanotify) */
+  /** what the new binary lacks: its fanotify mark (not held), its kernel inode key (the BPF side may miss it); '' when nothing */
   markError: string;
 }
 
@@ -157,7 +157,8 @@ export interface NativeStatus {
   bpfError: string;
   fanotifyError: string;
   marked: string[];
-  markErrors: string[];
+  /** binaries found at start that a mechanism running cannot fully watch, and what they lack */
+  binaryErrors: { path: string; error: string }[];
 }
 
 export interface NativeStats {
@@ -184,10 +185,28 @@ export interface NativeWatcher {
   close(): void;
 }
 
+export interface InodeKey {
+  /** the kernel's dev_t encoding: (major << 20) | minor */
+  dev: bigint;
+  ino: bigint;
+}
+
+export interface InodeKeys {
+  /** what stat(2) reports */
+  file: InodeKey;
+  /** what the kernel (and the BPF side) keys the inode by; null when it cannot be learnt */
+  kernel: InodeKey | null;
+  keyError: string;
+}
+
 interface Addon {
   Watcher: new (options: NativeOptions, onBatch: (batch: NativeRecord[]) => void) => NativeWatcher;
   constants: NativeConstants;
   readFileInRoot(root: string, path: string, maxBytes: number): Buffer;
+  /** stat(2)'s and the kernel's key of the inode path names (addon/inode_key.h); throws when it cannot be opened. */
+  inodeKeys(path: string): InodeKeys;
+  /** Each kernel mechanism, tried on the running kernel: error '' when present (addon/kernel_probe.h). */
+  probeKernel(): { name: string; error: string }[];
   /** glibc's malloc_trim(0): free pages of every malloc arena back to the kernel; false if none (or not glibc). */
   trimMalloc(): boolean;
 }

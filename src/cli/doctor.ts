@@ -1,16 +1,45 @@
 // What this host offers ocinotify, checked for real: the same probes the watcher's mode choice uses.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { release } from 'node:os';
 import { ContainerWatcher } from '../watcher/index.js';
-import { discoverRuntimes } from '../host/runtimes.js';
+import { discoverRuntimes, type RuntimeBinary } from '../host/runtimes.js';
 import type { WatchMode } from '../events.js';
+import { loadAddon, type InodeKey } from '../native.js';
+import { MECHANISMS } from './mechanisms.js';
+
+export interface MechanismCheck {
+  name: string;
+  /** the first Linux release that has it */
+  since: string;
+  ok: boolean;
+  /** why the probe failed; '' when ok */
+  error: string;
+  /** what this kernel gets without it; '' when ok */
+  without: string;
+}
+
+export interface RuntimeCheck {
+  runtime: string;
+  path: string;
+  foundAt: string;
+  /** the filesystem the binary is on (statfs magic, named when known) */
+  filesystem: string;
+  /** stat(2)'s device (major:minor) and inode */
+  statKey: string;
+  /** the kernel's, which the BPF side reads; null when it cannot be learnt */
+  kernelKey: string | null;
+  /** why the kernel's key is unknown: the BPF side then keys it by stat(2) and may miss it */
+  keyError: string | null;
+}
 
 export interface DoctorReport {
   kernel: string;
   btf: boolean;
   euid: number;
   capabilities: { effective: string; missing: string[] };
-  runtimes: { runtime: string; path: string; foundAt: string }[];
+  /** each kernel mechanism, tried on this kernel */
+  mechanisms: MechanismCheck[];
+  runtimes: RuntimeCheck[];
   ebpf: { ok: boolean; error: string };
   fanotifyPermissionEvents: { ok: boolean; error: string };
   mode: WatchMode | null;
@@ -33,6 +62,48 @@ function effectiveCaps(): bigint {
   return line ? BigInt(`0x${line.slice(7).trim()}`) : 0n;
 }
 
+/** statfs magics of the filesystems runtime binaries are found on (linux/magic.h). */
+const FILESYSTEMS: Readonly<Record<number, string>> = {
+  0xef53: 'ext4',
+  0x58465342: 'xfs',
+  0x9123683e: 'btrfs',
+  0x794c7630: 'overlayfs',
+  0x01021994: 'tmpfs',
+  0x73717368: 'squashfs',
+  0x2fc12fc1: 'zfs',
+};
+
+function filesystemOf(path: string): string {
+  try {
+    const { type } = statfsSync(path);
+    return FILESYSTEMS[type] ?? `0x${type.toString(16)}`;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function keyText(key: InodeKey): string {
+  return `${key.dev >> 20n}:${key.dev & 0xfffffn} ${key.ino}`;
+}
+
+function mechanisms(): MechanismCheck[] {
+  const probed = new Map(loadAddon().probeKernel().map((m) => [m.name, m.error]));
+  return MECHANISMS.map(({ name, since, without }) => {
+    const error = probed.get(name) ?? 'not probed';
+    return { name, since, ok: error === '', error, without: error === '' ? '' : without };
+  });
+}
+
+function runtimeCheck(r: RuntimeBinary): RuntimeCheck {
+  const check = { runtime: r.runtime, path: r.path, foundAt: r.foundAt, filesystem: filesystemOf(r.path) };
+  try {
+    const { file, kernel, keyError } = loadAddon().inodeKeys(r.path);
+    return { ...check, statKey: keyText(file), kernelKey: kernel && keyText(kernel), keyError: keyError || null };
+  } catch (err) {
+    return { ...check, statKey: '', kernelKey: null, keyError: (err as Error).message };
+  }
+}
+
 export function doctor(options: { hostRoot?: string; runtimePaths?: string[] } = {}): DoctorReport {
   const caps = effectiveCaps();
   const hostRoot = options.hostRoot ?? '/';
@@ -46,11 +117,8 @@ export function doctor(options: { hostRoot?: string; runtimePaths?: string[] } =
         .filter(([, bit]) => (caps & (1n << BigInt(bit))) === 0n)
         .map(([name]) => name),
     },
-    runtimes: discoverRuntimes({ hostRoot, extraPaths: options.runtimePaths ?? [] }).map((r) => ({
-      runtime: r.runtime,
-      path: r.path,
-      foundAt: r.foundAt,
-    })),
+    mechanisms: mechanisms(),
+    runtimes: discoverRuntimes({ hostRoot, extraPaths: options.runtimePaths ?? [] }).map(runtimeCheck),
     ebpf: { ok: false, error: '' },
     fanotifyPermissionEvents: { ok: false, error: '' },
     mode: null,

@@ -165,7 +165,7 @@ async function runWatch(args: string[]): Promise<number> {
   });
   watcher.on('runtime', (e: RuntimeChangeEvent) => {
     if (json) out(JSON.stringify(e));
-    log.info(`runtime ${e.change}: ${JSON.stringify(e.path)} (${e.runtime})${e.markError ? `, not held: ${e.markError}` : ''}`);
+    log.info(`runtime ${e.change}: ${JSON.stringify(e.path)} (${e.runtime})${e.markError ? `: ${e.markError}` : ''}`);
   });
   watcher.on('diagnostic', (e: DiagnosticEvent) => {
     if (json) out(JSON.stringify(e));

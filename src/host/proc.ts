@@ -19,7 +19,7 @@ export function hostView(hostRoot: string, reads: HostReads): HostView {
 
 /** The inode of this process's pid namespace, 0 when unknown. */
 export function ownPidns(reads: HostReads): number {
-  return reads.stat('/proc/self/ns/pid')?.ino ?? 0;
+  return inodeOrNull(reads, '/proc/self/ns/pid') ?? 0;
 }
 
 export interface TaskIds {
@@ -50,8 +50,10 @@ export function readCmdline(reads: HostReads, proc: string): string[] | null {
   return bytes.toString('utf8', 0, bytes[bytes.length - 1] === 0 ? bytes.length - 1 : bytes.length).split('\0');
 }
 
+/** A namespace's inode number (32 bits: the kernel's proc inum), or null. */
 export function inodeOrNull(reads: HostReads, path: string): number | null {
-  return reads.stat(path)?.ino ?? null;
+  const ino = reads.stat(path)?.ino;
+  return ino === undefined ? null : Number(ino);
 }
 
 /** mountinfo of a busy node runs to hundreds of KiB; the cgroup2 line is near the top. */
@@ -84,8 +86,8 @@ export function cgroupIdOf(reads: HostReads, proc: string): string | null {
   const cgroups = reads.readHead(join(proc, 'cgroup'), MAX_PROC_LINE_BYTES)?.bytes.toString('utf8');
   const line = cgroups?.split('\n').find((l) => l.startsWith('0::'));
   if (line === undefined) return null;
-  const ino = inodeOrNull(reads, join(mount, line.slice(3)));
-  return ino === null ? null : String(ino);
+  const ino = reads.stat(join(mount, line.slice(3)))?.ino;
+  return ino === undefined ? null : String(ino);
 }
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks, to tell a pid from its reuse. */

@@ -6,8 +6,9 @@ import { closeSync, openSync, readdirSync, readlinkSync, readSync, realpathSync,
 import { loadAddon } from '../native.js';
 
 export interface FileStat {
-  dev: number;
-  ino: number;
+  /** Exact, as the kernel's unsigned 64 bits: an overlay with xino puts its layer in an inode number's top bits, past a double's 53. */
+  dev: bigint;
+  ino: bigint;
   nlink: number;
   size: number;
   isFile: boolean;
@@ -87,8 +88,16 @@ export const liveReads: HostReads = {
   readHead,
   readlink: orNull((path: string) => readlinkSync(path)),
   stat: orNull((path: string): FileStat => {
-    const st = statSync(path);
-    return { dev: st.dev, ino: st.ino, nlink: st.nlink, size: st.size, isFile: st.isFile(), isDirectory: st.isDirectory() };
+    // node's bigint stats are signed 64-bit
+    const st = statSync(path, { bigint: true });
+    return {
+      dev: BigInt.asUintN(64, st.dev),
+      ino: BigInt.asUintN(64, st.ino),
+      nlink: Number(st.nlink),
+      size: Number(st.size),
+      isFile: st.isFile(),
+      isDirectory: st.isDirectory(),
+    };
   }),
   realpath: orNull((path: string) => realpathSync(path)),
   readdir: orNull((path: string) =>

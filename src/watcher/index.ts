@@ -9,7 +9,7 @@ import { hostView, ownPidns, type HostView } from '../host/proc.js';
 import { discoverRuntimes, execNames, runtimeCandidates, type DiscoverOptions, type RuntimeBinary } from '../host/runtimes.js';
 import { userStateRoots } from '../host/state.js';
 import { BINARY_KIND, type NativeOptions, type NativeRecord, type NativeStats, type NativeStatus, type NativeWatcher } from '../native.js';
-import { applyBinaryChange } from './binaries.js';
+import { applyBinaryChange, unwatchedAtStart } from './binaries.js';
 import { Containers } from './containers.js';
 import { Enrich } from './enrich.js';
 import { Existing } from './existing.js';
@@ -99,6 +99,10 @@ export class ContainerWatcher extends EventEmitter {
     this.sessions = new Sessions(view, this.binaries, this.containers, this.native, report, {
       creation: (session, rec, held) => this.gate.admit(enrich.precreate(session, rec, held), session, rec.cookie),
       step: (rec, runtime, invocation) => this.lifecycle.onStep(rec, runtime, invocation),
+    });
+    const unwatched = unwatchedAtStart(this.binaries, this.native.status.binaryErrors);
+    setImmediate(() => {
+      for (const event of unwatched) if (!this.closed.signal.aborted) this.emit('runtime', event);
     });
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
     if (options.signal?.aborted) this.close();
@@ -220,7 +224,7 @@ function chooseMode(wanted: 'auto' | WatchMode, status: NativeStatus): [WatchMod
     status.bpf ? null : `eBPF unavailable (${status.bpfError})`,
     fanotify
       ? null
-      : `fanotify unavailable (${status.fanotifyError || status.markErrors.join('; ') || 'no runtime binary found to mark'})`,
+      : `fanotify unavailable (${status.fanotifyError || status.binaryErrors.map((e) => `${e.path}: ${e.error}`).join('; ') || 'no runtime binary found to mark'})`,
   ].filter((s) => s !== null);
   const rootHint = process.geteuid?.() !== 0 ? '; ocinotify needs root (CAP_SYS_ADMIN, CAP_BPF, CAP_PERFMON)' : '';
   if (status.bpf && fanotify) return ['full', 'eBPF and fanotify permission events available'];

@@ -122,6 +122,13 @@ function decodeBlobs(value: unknown, blobs: readonly string[]): unknown {
   return Object.fromEntries(entries.map(([k, v]) => [k, decodeBlobs(v, blobs)]));
 }
 
+/** A stat's inode numbers are bigints (FileStat): decimal strings on disk. */
+function restoreRead(entry: Extract<LogEntry, { read: ReadMethod }>): void {
+  if (entry.read !== 'stat' || entry.result === null || typeof entry.result !== 'object') return;
+  const st = entry.result as Record<string, unknown>;
+  for (const field of ['dev', 'ino']) st[field] = BigInt(st[field] as string);
+}
+
 function restoreRecord(rec: Record<string, unknown>): NativeRecord {
   for (const field of BIGINT_FIELDS) if (typeof rec[field] === 'string') rec[field] = BigInt(rec[field]);
   return rec as unknown as NativeRecord;
@@ -142,7 +149,10 @@ export function serialize(fixture: Fixture): string {
 export function parse(text: string): Fixture {
   const { blobs, ...raw } = JSON.parse(text) as Fixture & { blobs: string[] };
   const fixture = decodeBlobs(raw, blobs) as Fixture;
-  for (const entry of fixture.log) if ('batch' in entry) entry.batch = entry.batch.map((r) => restoreRecord(r as never));
+  for (const entry of fixture.log) {
+    if ('batch' in entry) entry.batch = entry.batch.map((r) => restoreRecord(r as never));
+    else if ('read' in entry) restoreRead(entry);
+  }
   return fixture;
 }
 

@@ -1,0 +1,86 @@
+// Filesystems a test makes for itself - tmpfs, loop-mounted images, overlays - and takes down
+// again, in reverse order, whatever failed in between: every mount and loop device it made is
+// undone by cleanup(), which the test's afterAll calls.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+function run(command: string, args: string[]): string {
+  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/**
+ * A process leaving the filesystem (a container's init being reaped) may keep it busy a moment:
+ * umount is tried again for a while, then detached lazily - and reported all the same.
+ */
+function umount(target: string): void {
+  for (let attempt = 0; attempt < 25; attempt++) {
+    try {
+      run('umount', [target]);
+      return;
+    } catch {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  run('umount', ['--lazy', target]);
+  throw new Error(`${target} stayed busy: detached lazily`);
+}
+
+/** Whether the kernel knows the filesystem, loading its module if it is one. */
+function supported(fstype: string): boolean {
+  const known = (): boolean => readFileSync('/proc/filesystems', 'utf8').split('\n').some((l) => l.split('\t')[1] === fstype);
+  if (known()) return true;
+  try {
+    run('modprobe', ['-q', fstype]);
+  } catch {
+    // not a module either
+  }
+  return known();
+}
+
+export class Mounts {
+  private readonly undo: { what: string; step: () => void }[] = [];
+
+  constructor(readonly dir: string) {}
+
+  /** mount -t fstype source target (made under dir) with options; returns target. */
+  mount(fstype: string, source: string, name: string, options: string[] = []): string {
+    if (!supported(fstype)) throw new Error(`this kernel has no ${fstype}`);
+    const target = join(this.dir, name);
+    mkdirSync(target, { recursive: true });
+    run('mount', ['-t', fstype, ...(options.length ? ['-o', options.join(',')] : []), source, target]);
+    this.undo.push({ what: `umount ${target}`, step: () => umount(target) });
+    return target;
+  }
+
+  /** A fresh filesystem of fstype on a sparse image, through a loop device of its own; returns where it is mounted. */
+  image(fstype: 'ext4' | 'xfs' | 'btrfs', sizeMiB: number): string {
+    const image = join(this.dir, `${fstype}.img`);
+    run('truncate', ['-s', `${sizeMiB}M`, image]);
+    run(`mkfs.${fstype}`, fstype === 'ext4' ? ['-q', '-F', image] : ['-q', image]);
+    if (!supported('loop') && !supported(fstype)) throw new Error(`this kernel has no ${fstype}`);
+    const device = run('losetup', ['--find', '--show', image]);
+    this.undo.push({ what: `losetup -d ${device}`, step: () => run('losetup', ['-d', device]) });
+    return this.mount(fstype, device, fstype);
+  }
+
+  /** An overlay of lower under upper (work beside upper, on upper's filesystem); returns the merged directory. */
+  overlay(name: string, lower: string, upper: string, options: string[] = []): string {
+    const work = `${upper}.work`;
+    for (const d of [lower, upper, work]) mkdirSync(d, { recursive: true });
+    return this.mount('overlay', 'overlay', name, [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${work}`, ...options]);
+  }
+
+  /** Undoes everything, last made first; throws afterwards if any step failed. */
+  cleanup(): void {
+    const failed: string[] = [];
+    for (let u = this.undo.pop(); u !== undefined; u = this.undo.pop()) {
+      try {
+        u.step();
+      } catch (err) {
+        failed.push(`${u.what}: ${(err as Error).message}`);
+      }
+    }
+    if (failed.length) throw new Error(`cleanup left behind:\n${failed.join('\n')}`);
+  }
+}
