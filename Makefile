@@ -141,13 +141,14 @@ prebuilds/linux-%/ocinotify.node: $(PREBUILT_SOURCES)
 deps-arm64: deps
 	$(call apt-install,$(DEB_ARM64_PACKAGES))
 
-# The packed tarball on an arm64 kernel (test/arm64/): Debian's arm64 kernel in
-# qemu-system-aarch64 (TCG), a debootstrap root with runc, busybox and node ARM64_NODE from the
-# npm registry (scripts/arm64/root.sh; built once, cached in /var/cache/ocinotify-arm64), no
-# compiler: npm install, doctor, one runc container through `ocinotify watch --json`.
+# The release tarball on an arm64 kernel (test/arm64/): `npm pack` from a fresh clone of HEAD
+# (prepack builds both prebuilts), then Debian's arm64 kernel in qemu-system-aarch64 (TCG), a
+# debootstrap root with runc, busybox and node ARM64_NODE from the npm registry
+# (scripts/arm64/root.sh; built once, cached in /var/cache/ocinotify-arm64), no compiler:
+# npm install, doctor, one runc container through `ocinotify watch --json`.
 ARM64_NODE ?= $(firstword $(NODE_VERSIONS))
 .PHONY: test-arm64
-test-arm64: deps-arm64 ts prebuilt prebuilt-arm64
+test-arm64: deps-arm64
 	vm=$$(scripts/arm64/root.sh $(ARM64_NODE)) && OCINOTIFY_ARM64_VM=$$vm npx vitest run --config test/arm64/vitest.config.ts
 
 # test/integration/package.test.ts (npm pack, install without a compiler) needs the prebuilt.

@@ -1,17 +1,17 @@
-// `make test-arm64`: the packed tarball on an arm64 kernel. An arm64 VM (qemu-system-aarch64,
+// `make test-arm64`: the release tarball on an arm64 kernel, packed from a fresh clone of HEAD
+// (commit what is to be tested). An arm64 VM (qemu-system-aarch64,
 // TCG; Debian's arm64 kernel; a debootstrap root with runc and busybox, node from the npm
 // registry, no compiler: scripts/arm64/root.sh) installs the tarball, runs `ocinotify doctor`
 // and follows one runc container through `ocinotify watch --json` (test/arm64/guest.mjs).
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { criAnnotations } from '../kit/index.js';
+import { packFreshClone } from '../kit/pack.js';
 
-const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
 const VM = process.env.OCINOTIFY_ARM64_VM;
 /** the VM's whole run: boot, npm install, doctor, one container, on a loaded 2-core host */
@@ -59,6 +59,7 @@ async function boot(job: string): Promise<number> {
 
 describe('the packed tarball on an arm64 kernel', () => {
   let job: string;
+  let pack: string | undefined;
   let result: Result;
   let tarFiles: string[];
   let vmMs: number;
@@ -66,10 +67,12 @@ describe('the packed tarball on an arm64 kernel', () => {
   beforeAll(async () => {
     if (!VM) throw new Error('OCINOTIFY_ARM64_VM is not set: run `make test-arm64`');
     job = mkdtempSync(join(tmpdir(), 'ocinotify-arm64-'));
-    // What `npm pack` makes after prepack (`make test-arm64` has built dist/ and both prebuilts).
-    await run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', job], { cwd: ROOT });
-    const tarball = execFileSync('sh', ['-c', 'ls *.tgz'], { cwd: job, encoding: 'utf8' }).trim();
-    tarFiles = execFileSync('tar', ['-tzf', join(job, tarball)], { encoding: 'utf8' }).split('\n');
+    // The release: npm pack from a fresh clone, its prepack building both prebuilts.
+    pack = mkdtempSync(join(tmpdir(), 'ocinotify-arm64-pack-'));
+    const packed = await packFreshClone(pack);
+    if (packed.code !== 0) throw new Error(`npm pack failed: ${packed.stderr.slice(-4000)}`);
+    tarFiles = packed.files;
+    copyFileSync(packed.tarball, join(job, basename(packed.tarball)));
     copyFileSync(join(ROOT, 'test/arm64/guest.mjs'), join(job, 'guest.mjs'));
     writeFileSync(join(job, 'annotations.json'), JSON.stringify(ANNOTATIONS));
     writeFileSync(join(job, 'run'), '#!/bin/sh\nexec node /job/guest.mjs >/job/guest.log 2>&1\n', { mode: 0o755 });
@@ -83,13 +86,14 @@ describe('the packed tarball on an arm64 kernel', () => {
   });
 
   afterAll(() => {
+    if (pack) rmSync(pack, { recursive: true, force: true });
     // Kept when something failed: the console and the guest's log tell why.
     if (job && result && !result.error) rmSync(job, { recursive: true, force: true });
   });
 
-  it('ships both prebuilts in the tarball', () => {
-    expect(tarFiles).toContain('package/prebuilds/linux-arm64/ocinotify.node');
-    expect(tarFiles).toContain('package/prebuilds/linux-x64/ocinotify.node');
+  it('npm pack ships both prebuilts (prepack, with the cross toolchain installed)', () => {
+    expect(tarFiles).toContain('prebuilds/linux-arm64/ocinotify.node');
+    expect(tarFiles).toContain('prebuilds/linux-x64/ocinotify.node');
   });
 
   it('ran on Debian arm64 kernel of the VM, without a compiler', () => {
