@@ -181,3 +181,18 @@ test-node-matrix: deps build prebuilt
 
 # ~4 minutes; after the matrix, make test's own recipe runs the whole suite on the machine's node.
 test: test-node-matrix
+
+# The local npm registry test/integration/package.test.ts publishes the tarball to: verdaccio,
+# pinned by test/registry/ (package.json, package-lock.json), installed outside the tree.
+VERDACCIO_DIR := /var/cache/ocinotify-verdaccio
+export OCINOTIFY_VERDACCIO := $(VERDACCIO_DIR)
+.PHONY: verdaccio
+verdaccio:
+	@sum=$$(cat test/registry/package.json test/registry/package-lock.json | sha256sum); \
+	[ "$$(cat $(VERDACCIO_DIR)/.installed 2>/dev/null)" = "$$sum" ] || { \
+		echo "installing verdaccio into $(VERDACCIO_DIR)"; \
+		rm -rf $(VERDACCIO_DIR) && mkdir -p $(VERDACCIO_DIR) && \
+		cp test/registry/package.json test/registry/package-lock.json $(VERDACCIO_DIR)/ && \
+		npm ci --prefix $(VERDACCIO_DIR) --no-audit --no-fund --silent && \
+		echo "$$sum" > $(VERDACCIO_DIR)/.installed; }
+test test-node-matrix: verdaccio
