@@ -151,7 +151,7 @@ ARM64_NODE ?= $(firstword $(NODE_VERSIONS))
 test-arm64: deps-arm64
 	vm=$$(scripts/arm64/root.sh $(ARM64_NODE)) && OCINOTIFY_ARM64_VM=$$vm npx vitest run --config test/arm64/vitest.config.ts
 
-# test/integration/package.test.ts (npm pack, install without a compiler) needs the prebuilt.
+# The package tests (test/integration/package.test.ts: npm pack, install by name without a compiler) need the prebuilt.
 test: prebuilt
 
 # The same tests on each Node line with the same prebuilt addon (Node-API: no rebuild). Node
