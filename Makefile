@@ -22,12 +22,17 @@ DEB_PACKAGES := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config m
 # apt-get source (scripts/build-prebuilt.sh) needs dpkg-source.
 DEB_PACKAGES += dpkg-dev
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# apt-get install of those of the packages $(1) that are missing
+define apt-install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+deps:
+	$(call apt-install,$(DEB_PACKAGES))
 	@[ -d node_modules/.bin ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --ignore-scripts
 
 build: bpf addon ts
@@ -132,17 +137,34 @@ bench: deps build
 clean:
 	rm -rf $(OUT) build dist
 
-# The prebuilt addon `npm pack` ships (README "Installing: the prebuilt addon"): libbpf, libelf and zlib rebuilt
-# -fPIC from Debian's source packages into build-static/ and linked in, so that the .node needs
-# only libc and libstdc++. Run on an arm64 Debian 12 machine for prebuilds/linux-arm64.
+# The prebuilt addons `npm pack` ships (README "Installing"): libbpf, libelf and zlib rebuilt
+# -fPIC from Debian's source packages (cached in /var/cache/ocinotify-static) and linked in, so
+# that the .node needs only libc and libstdc++. prebuilt: this machine's architecture;
+# prebuilt-arm64: cross-built with Debian's toolchain, the BPF object against Debian's arm64
+# kernel's BTF. `npm pack` builds both (scripts/prepack.sh).
 NODE_ARCH := $(shell node -p process.arch 2>/dev/null)
 PREBUILT := prebuilds/linux-$(NODE_ARCH)/ocinotify.node
-.PHONY: prebuilt
+PREBUILT_SOURCES := binding.gyp $(wildcard addon/*.cc addon/*.h bpf/*.c bpf/*.h) scripts/build-prebuilt.sh
+DEB_ARM64_PACKAGES := g++-aarch64-linux-gnu qemu-system-arm qemu-user-static debootstrap e2fsprogs
+.PHONY: prebuilt prebuilt-arm64 deps-arm64
 prebuilt: deps $(PREBUILT)
-$(PREBUILT): $(OUT)/ocinotify.skel.h binding.gyp $(wildcard addon/*.cc addon/*.h) scripts/build-prebuilt.sh
-	scripts/build-prebuilt.sh
+prebuilt-arm64: deps-arm64 prebuilds/linux-arm64/ocinotify.node
+prebuilds/linux-%/ocinotify.node: $(PREBUILT_SOURCES)
+	scripts/build-prebuilt.sh $*
+deps-arm64: deps
+	$(call apt-install,$(DEB_ARM64_PACKAGES))
 
-# test/integration/package.test.ts (npm pack, install without a compiler) needs the prebuilt.
+# The release tarball on an arm64 kernel (test/arm64/): `npm pack` from a fresh clone of HEAD
+# (prepack builds both prebuilts), then Debian's arm64 kernel in qemu-system-aarch64 (TCG), a
+# debootstrap root with runc, busybox and node ARM64_NODE from the npm registry
+# (scripts/arm64/root.sh; built once, cached in /var/cache/ocinotify-arm64), no compiler:
+# npm install, doctor, one runc container through `ocinotify watch --json`.
+ARM64_NODE ?= $(firstword $(NODE_VERSIONS))
+.PHONY: test-arm64
+test-arm64: deps-arm64
+	vm=$$(scripts/arm64/root.sh $(ARM64_NODE)) && OCINOTIFY_ARM64_VM=$$vm npx vitest run --config test/arm64/vitest.config.ts
+
+# The package tests (test/integration/package.test.ts: npm pack, install by name without a compiler) need the prebuilt.
 test: prebuilt
 
 # The same tests on each Node line with the same prebuilt addon (Node-API: no rebuild). Node
@@ -172,3 +194,18 @@ test-node-matrix: deps build prebuilt
 
 # ~4 minutes; after the matrix, make test's own recipe runs the whole suite on the machine's node.
 test: test-node-matrix
+
+# The local npm registry test/integration/package.test.ts publishes the tarball to: verdaccio,
+# pinned by test/registry/ (package.json, package-lock.json), installed outside the tree.
+VERDACCIO_DIR := /var/cache/ocinotify-verdaccio
+export OCINOTIFY_VERDACCIO := $(VERDACCIO_DIR)
+.PHONY: verdaccio
+verdaccio:
+	@sum=$$(cat test/registry/package.json test/registry/package-lock.json | sha256sum); \
+	[ "$$(cat $(VERDACCIO_DIR)/.installed 2>/dev/null)" = "$$sum" ] || { \
+		echo "installing verdaccio into $(VERDACCIO_DIR)"; \
+		rm -rf $(VERDACCIO_DIR) && mkdir -p $(VERDACCIO_DIR) && \
+		cp test/registry/package.json test/registry/package-lock.json $(VERDACCIO_DIR)/ && \
+		npm ci --prefix $(VERDACCIO_DIR) --no-audit --no-fund --silent && \
+		echo "$$sum" > $(VERDACCIO_DIR)/.installed; }
+test test-node-matrix: verdaccio

@@ -1,17 +1,22 @@
-// The published package: `npm pack`, installed into an empty project on a PATH with no
-// compiler, then used from `require` and `import` to see a real runc container.
+// The package as users get it: `npm pack`, published to a registry (verdaccio on a loopback
+// port, test/kit/registry.ts), installed by name into an empty project on a PATH with no
+// compiler, then used through `require`, `import` and `npx` to see a real runc container, and
+// type-checked by TypeScript consumers. make test-node-matrix runs it on each Node line.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, RUNC, privileged } from '../kit/index.js';
+import { type Registry, startRegistry, verdaccioDir } from '../kit/registry.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
 const PREBUILT = join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'ocinotify.node');
-const NPM_CLI = '/usr/lib/node_modules/npm/bin/npm-cli.js';
+const NPM = '/usr/lib/node_modules/npm/bin';
+const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 function havePrebuilt(): boolean {
   const ok = existsSync(PREBUILT);
@@ -34,55 +39,59 @@ setTimeout(() => { console.error('no create event'); done(3); }, 20000);
 const CJS = `const { ContainerWatcher } = require('ocinotify'); const { spawn } = require('node:child_process');${WATCH}`;
 const ESM = `import { ContainerWatcher } from 'ocinotify'; import { spawn } from 'node:child_process';${WATCH}`;
 
-describe.skipIf(!privileged() || !havePrebuilt())('npm pack + install without a compiler', () => {
+/** An empty project at dir/name; returns its path. */
+function project(dir: string, name: string): string {
+  const path = join(dir, name);
+  mkdirSync(path);
+  writeFileSync(join(path, 'package.json'), JSON.stringify({ name, private: true }));
+  return path;
+}
+
+const VERDACCIO = verdaccioDir();
+
+describe.skipIf(!privileged() || !havePrebuilt() || VERDACCIO === null)(`npm install ocinotify from a registry, on node ${process.version}`, () => {
   let dir: string;
   let app: string;
   let lab: Lab;
+  let registry: Registry | undefined;
+  /** npm's environment: the registry, a cache and HOME of the test's own */
+  let npmEnv: NodeJS.ProcessEnv;
+  /** and a PATH with node, npm, npx and sh only: no cc, gcc, clang, make, pkg-config or bpftool */
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ocinotify-pack-'));
     lab = new Lab();
-    await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT });
-    const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
-    // A PATH with node, npm and sh only: no cc, gcc, clang, make, pkg-config or bpftool.
+    registry = await startRegistry(VERDACCIO!);
+    npmEnv = { HOME: dir, npm_config_userconfig: registry.npmrc, npm_config_cache: join(dir, 'npm-cache') };
     const bin = join(dir, 'bin');
     mkdirSync(bin);
     symlinkSync(process.execPath, join(bin, 'node'));
-    symlinkSync(NPM_CLI, join(bin, 'npm'));
+    symlinkSync(join(NPM, 'npm-cli.js'), join(bin, 'npm'));
+    symlinkSync(join(NPM, 'npx-cli.js'), join(bin, 'npx'));
     symlinkSync('/bin/sh', join(bin, 'sh'));
-    env = { PATH: bin, HOME: dir, npm_config_cache: join(dir, 'npm-cache') };
-    app = join(dir, 'app');
-    mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
-    await run('npm', ['install', `../${tarball}`, '--offline', '--no-audit', '--no-fund'], { cwd: app, env });
-  }, 120_000);
+    env = { PATH: bin, ...npmEnv };
+    await run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: ROOT });
+    const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;
+    await run('npm', ['publish', join(dir, tarball)], { cwd: dir, env });
+    app = project(dir, 'app');
+    await run('npm', ['install', 'ocinotify', '--no-audit', '--no-fund'], { cwd: app, env });
+  }, 180_000);
 
   afterAll(async () => {
+    await registry?.stop();
     await lab?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('installs with no compiler on PATH, no libbpf in LD_LIBRARY_PATH, and compiles nothing', () => {
+  it('installs by name from the registry, with no compiler on PATH and compiling nothing', async () => {
     expect(() => execFileSync('/bin/sh', ['-c', 'command -v cc gcc g++ clang make'], { env })).toThrow();
-    expect(env.LD_LIBRARY_PATH).toBeUndefined();
+    const { stdout } = await run('npm', ['view', 'ocinotify', 'version', 'dist.tarball', '--json'], { cwd: app, env });
+    expect(JSON.parse(stdout)).toEqual({ version: VERSION, 'dist.tarball': `${registry!.url}ocinotify/-/ocinotify-${VERSION}.tgz` });
     const pkg = join(app, 'node_modules', 'ocinotify');
     expect(existsSync(join(pkg, 'prebuilds', `${process.platform}-${process.arch}`, 'ocinotify.node'))).toBe(true);
     expect(existsSync(join(pkg, 'build'))).toBe(false);
     expect(readdirSync(join(app, 'node_modules')).filter((f) => !f.startsWith('.'))).toEqual(['ocinotify']);
-  });
-
-  it('compiles the addon with npm install --build-from-source', async () => {
-    const other = join(dir, 'from-source');
-    mkdirSync(other);
-    writeFileSync(join(other, 'package.json'), JSON.stringify({ name: 'from-source', private: true }));
-    const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;
-    // The machine's own PATH: this one has the compiler, libbpf-dev, clang and bpftool.
-    await run('npm', ['install', `../${tarball}`, '--build-from-source', '--offline', '--no-audit', '--no-fund'], {
-      cwd: other,
-      env: { ...process.env, HOME: dir, npm_config_cache: join(dir, 'npm-cache') },
-    });
-    expect(existsSync(join(other, 'node_modules', 'ocinotify', 'build', 'Release', 'ocinotify.node'))).toBe(true);
   });
 
   it.each([
@@ -98,5 +107,44 @@ describe.skipIf(!privileged() || !havePrebuilt())('npm pack + install without a 
     const result = JSON.parse(stdout) as { mode: string; seen: string[] };
     expect(result.mode).toBe('full');
     expect(result.seen).toEqual(['precreate', 'create']);
+  });
+
+  it('npx ocinotify doctor', async () => {
+    const { stdout } = await run('npx', ['ocinotify', 'doctor'], { cwd: app, env });
+    const report = JSON.parse(stdout) as { mode: string; runtimes: { path: string }[] };
+    expect(report.mode).toBe('full');
+    expect(report.runtimes.map((r) => r.path)).toContain(RUNC);
+  });
+
+  // The package's declarations as consumers compile them: ESM and CommonJS under node16, and
+  // bundler; strict, and the declarations themselves checked (no skipLibCheck).
+  it.each([
+    ['node16', { module: 'node16', moduleResolution: 'node16' }, ['esm.mts', 'cjs.cts']],
+    ['bundler', { module: 'esnext', moduleResolution: 'bundler' }, ['bundler.ts']],
+  ])('type-checks a TypeScript consumer under moduleResolution %s', async (name, options, files) => {
+    const sample = join(ROOT, 'test/fixtures/consumer/sample.ts');
+    for (const f of files) copyFileSync(sample, join(app, f));
+    const compilerOptions = { ...options, strict: true, target: 'es2022', noEmit: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] };
+    writeFileSync(join(app, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions, files }));
+    // tsc prints the files it read, then its errors, if any (and exits non-zero).
+    const tsc = await run(process.execPath, [TSC, '-p', `tsconfig.${name}.json`, '--listFiles'], { cwd: app }).catch(
+      (err: { stdout?: string }) => ({ stdout: err.stdout ?? String(err) }),
+    );
+    const lines = tsc.stdout.split('\n');
+    expect(lines.filter((l) => /(^|\s)error TS\d+:/.test(l))).toEqual([]);
+    for (const d of name === 'node16' ? ['esm', 'cjs'] : ['esm']) {
+      expect(lines).toContain(join(app, `node_modules/ocinotify/dist/${d}/index.d.ts`));
+      expect(lines).toContain(join(app, `node_modules/ocinotify/dist/${d}/annotations/index.d.ts`));
+    }
+  });
+
+  it('compiles the addon with npm install --build-from-source', async () => {
+    const other = project(dir, 'from-source');
+    // The machine's own PATH: this one has the compiler, libbpf-dev, clang and bpftool.
+    await run('npm', ['install', 'ocinotify', '--build-from-source', '--no-audit', '--no-fund'], {
+      cwd: other,
+      env: { ...process.env, ...npmEnv },
+    });
+    expect(existsSync(join(other, 'node_modules', 'ocinotify', 'build', 'Release', 'ocinotify.node'))).toBe(true);
   });
 });
