@@ -6,6 +6,7 @@
         "addon/binding.cc",
         "addon/reactor.cc",
         "addon/argv_match.cc",
+        "addon/hold_verbs.cc",
         "addon/holds.cc",
         "addon/pid_watch.cc",
         "addon/bpf_tracer.cc",

@@ -14,25 +14,10 @@
 
 #include "bpf_tracer.h"
 #include "fanotify_gate.h"
+#include "hold_verbs.h"
 #include "record.h"
 
 namespace ocinotify {
-
-// The verbs whose execs are held, as JavaScript gives them (src/argv.ts): a
-// creation's for its verdict, a start's as an ordering barrier (reactor.cc).
-// Without start verbs, starts are answered at once.
-struct HoldVerbs {
-  std::vector<std::string> create;
-  std::vector<std::string> start;
-};
-
-enum class Hold { None, Create, Start };
-
-// Everything else the runtimes are exec'd for (kill, delete, state, init, ...) is
-// answered without a trip through JavaScript. This is a prefilter: an argument that
-// merely equals a verb (a container named "create") costs a hold, never a miss; the
-// exact parse is the TypeScript argv parser's.
-Hold HoldFor(const Record& rec, const HoldVerbs& verbs);
 
 class ArgvMatch {
  public:
