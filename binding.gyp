@@ -13,7 +13,9 @@
         "addon/binary_watch.cc",
         "addon/fanotify_gate.cc",
         "addon/proc_argv.cc",
-        "addon/read_in_root.cc"
+        "addon/read_in_root.cc",
+        "addon/watchdog_link.cc",
+        "addon/watchdog_policy.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -40,6 +42,22 @@
           ]
         }]
       ]
+    },
+    {
+      "target_name": "ocinotify-watchdog",
+      "type": "executable",
+      "sources": [
+        "addon/watchdog_main.cc",
+        "addon/watchdog_serve.cc",
+        "addon/watchdog_policy.cc",
+        "addon/hold_verbs.cc",
+        "addon/proc_argv.cc",
+        "addon/fanotify_gate.cc"
+      ],
+      "include_dirs": ["bpf"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc"]
     }
   ]
 }

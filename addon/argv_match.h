@@ -30,6 +30,8 @@ class ArgvMatch {
   // check, or of an unmarked file with a runtime's name.
   void Expire();
   bool Waiting() const { return !byTid_.empty() || !invisible_.empty(); }
+  // The kept sys_enter record of tid (0: the oldest of a task our pid namespace cannot see).
+  bool Take(pid_t tid, Record& out);
   // Records dropped because too many were waiting. Read from any thread.
   uint64_t Unmatched() const { return unmatched_.load(); }
 
@@ -38,8 +40,6 @@ class ArgvMatch {
     Record rec;
     std::chrono::steady_clock::time_point seen;
   };
-
-  bool Take(pid_t tid, Record& out);
 
   std::unordered_map<pid_t, Enter> byTid_;
   std::deque<Enter> invisible_;  // tasks our pid namespace cannot see

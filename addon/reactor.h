@@ -28,6 +28,7 @@
 #include "holds.h"
 #include "pid_watch.h"
 #include "record.h"
+#include "watchdog_link.h"
 
 namespace ocinotify {
 
@@ -44,6 +45,7 @@ struct ReactorOptions {
   std::vector<RuntimeBinary> binaries;  // path and kind: the reactor keys them
   // Every path a runtime may be at: watched for installs and upgrades.
   std::vector<BinaryCandidate> candidates;
+  WatchdogOptions watchdog;
 };
 
 struct ReactorStatus {
@@ -57,6 +59,7 @@ struct ReactorStatus {
 
 struct ReactorStats {
   HoldStats holds;
+  WatchdogStats watchdog;
   uint64_t ringbufFull = 0, queueOverflow = 0, enterUnmatched = 0;
 };
 
@@ -84,7 +87,16 @@ class Reactor {
   void Run();
   void OnBpf(const void* data, size_t size);
   void OnPermEvents();
+  void OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uint32_t open);
   void RescanBinaries();
+  void PublishBinaries();
+  // What the watchdog answered while it stood in, reported once its argv record is read.
+  void SyncWatchdogLog();
+  void OnWatchdogAnswer(const WatchdogAnswer& answer);
+  bool TakeWatchdogAnswer(pid_t tid, WatchdogAnswer& out);
+  void PushWatchdogExec(Record rec, const WatchdogAnswer& answer);
+  void OnWatchdogGone();
+  void ParkGate(bool park);
   void ArmTimer();
   void Flush();
   std::string BinaryPath(int fd);
@@ -93,6 +105,8 @@ class Reactor {
   Deliver deliver_;
   BpfTracer bpf_;
   FanotifyGate gate_;
+  // Before holds_: its memory holds their slots.
+  WatchdogLink link_;
   BinaryWatch binaryWatch_;
   ArgvMatch argv_;
   Holds holds_;
@@ -102,6 +116,9 @@ class Reactor {
   std::atomic<bool> stopping_{false};
   bool started_ = false;
   bool bpfRunning_ = false;
+  bool gateParked_ = false;
+  // Answers from the watchdog's log whose argv record has not been read yet.
+  std::vector<WatchdogAnswer> watchdogAnswers_;
 
   std::atomic<uint64_t> ringbufFull_{0}, queueOverflow_{0};
   std::chrono::steady_clock::time_point lastLossCheck_{};
