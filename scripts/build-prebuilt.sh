@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds prebuilds/linux-<arch>/ocinotify.node: the addon with libbpf, libelf and zlib linked
-# in statically, so that it needs nothing beyond libc and libstdc++ at run time.
+# in statically, so that it needs nothing beyond libc and libstdc++ at run time; and beside it
+# ocinotify-watchdog, the process the addon spawns (libstdc++ linked in: it needs only libc).
 #
 # Debian's libbpf.a and libelf.a are not position-independent and cannot go into a shared
 # object, so the three libraries are rebuilt with -fPIC from Debian's own source packages
@@ -18,6 +19,7 @@ src=$static/src
 jobs=$(nproc)
 arch=$(node -p process.arch)
 out=prebuilds/linux-$arch/ocinotify.node
+watchdog=prebuilds/linux-$arch/ocinotify-watchdog
 
 fetch_sources() {
 	[ -d "$src" ] && ls -d "$src"/libbpf-*/ "$src"/elfutils-*/ "$src"/zlib-*/ >/dev/null 2>&1 && return
@@ -62,19 +64,21 @@ build_addon() {
 	(cd "$dir" && OCINOTIFY_STATIC_PREFIX="$prefix" npx node-gyp rebuild --silent)
 	mkdir -p "$(dirname "$out")"
 	strip --strip-unneeded -o "$out.tmp" "$dir/build/Release/ocinotify.node"
+	strip -o "$watchdog.tmp" "$dir/build/Release/ocinotify-watchdog"
 	mv "$out.tmp" "$out"
+	mv "$watchdog.tmp" "$watchdog"
 }
 
 # The promise of the prebuilt: no shared library beyond the C and C++ runtimes.
 check_needed() {
-	local needed extra
-	needed=$(readelf -d "$out" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
-	extra=$(grep -vE '^(libc|libm|libstdc\+\+|libgcc_s)\.so\.[0-9]+$|^ld-linux' <<<"$needed" || true)
+	local file=$1 allowed=$2 needed extra
+	needed=$(readelf -d "$file" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+	extra=$(grep -vE "^($allowed)\.so\.[0-9]+\$|^ld-linux" <<<"$needed" || true)
 	if [ -n "$extra" ]; then
-		echo "build-prebuilt: $out needs $extra" >&2
+		echo "build-prebuilt: $file needs $extra" >&2
 		exit 1
 	fi
-	echo "$out ($(stat -c %s "$out") bytes) needs: $(tr '\n' ' ' <<<"$needed")"
+	echo "$file ($(stat -c %s "$file") bytes) needs: $(tr '\n' ' ' <<<"$needed")"
 }
 
 make --no-print-directory bpf
@@ -83,4 +87,5 @@ build_zlib
 build_libelf
 build_libbpf
 build_addon
-check_needed
+check_needed "$out" 'libc|libm|libstdc\+\+|libgcc_s'
+check_needed "$watchdog" 'libc|libm'
