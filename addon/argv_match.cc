@@ -27,7 +27,7 @@ void ArgvMatch::Keep(Record enter) {
     invisible_.push_back(std::move(e));
 }
 
-bool ArgvMatch::Take(pid_t tid, Record& out) {
+bool ArgvMatch::Take(pid_t tid, Record& out, uint64_t notBeforeNs) {
   if (tid) {
     auto it = byTid_.find(tid);
     if (it == byTid_.end()) return false;
@@ -37,6 +37,10 @@ bool ArgvMatch::Take(pid_t tid, Record& out) {
   }
   // Our pid namespace cannot see the exec'ing task: its permission event is
   // the oldest unmatched one, as both are produced in the same task's order.
+  while (!invisible_.empty() && invisible_.front().rec.task.ts_ns < notBeforeNs) {
+    invisible_.pop_front();
+    unmatched_++;
+  }
   if (invisible_.empty()) return false;
   out = std::move(invisible_.front().rec);
   invisible_.pop_front();

@@ -30,8 +30,9 @@ class ArgvMatch {
   // check, or of an unmarked file with a runtime's name.
   void Expire();
   bool Waiting() const { return !byTid_.empty() || !invisible_.empty(); }
-  // The kept sys_enter record of tid (0: the oldest of a task our pid namespace cannot see).
-  bool Take(pid_t tid, Record& out);
+  // The kept sys_enter record of tid (0: the oldest of a task our pid namespace cannot see,
+  // made at or after notBeforeNs: older ones are dropped, as no exec waits that long).
+  bool Take(pid_t tid, Record& out, uint64_t notBeforeNs = 0);
   // Records dropped because too many were waiting. Read from any thread.
   uint64_t Unmatched() const { return unmatched_.load(); }
 

@@ -207,7 +207,7 @@ void Reactor::OnBpf(const void* data, size_t size) {
         return;
       }
       WatchdogAnswer answer;
-      if (TakeWatchdogAnswer(rec.task.vtid, answer))
+      if (TakeWatchdogAnswer(rec, answer))
         PushWatchdogExec(std::move(rec), answer);
       else if (gate_.Fd() >= 0)
         argv_.Keep(std::move(rec));  // else no permission events to match them to
@@ -332,19 +332,30 @@ void Reactor::SyncWatchdogLog() {
   batch_->push_back(std::move(rec));
 }
 
+// The longest an exec the watchdog answered can have waited since its argv record: the budget
+// (it reads what is queued once the reactor has stalled that long), and a margin.
+uint64_t Reactor::OldestAnswerable(const WatchdogAnswer& answer) const {
+  uint64_t window = (uint64_t{opt_.gateTimeoutMs} + 1000) * 1000000;
+  return answer.ns > window ? answer.ns - window : 0;
+}
+
 void Reactor::OnWatchdogAnswer(const WatchdogAnswer& answer) {
   Record enter;
-  if (argv_.Take(answer.tid, enter))
+  // Unseen tasks pair by order: an argv record older than any the watchdog could have answered
+  // is one no permission event came for (a runtime's name on an unmarked file).
+  if (argv_.Take(answer.tid, enter, OldestAnswerable(answer)))
     PushWatchdogExec(std::move(enter), answer);
   else
     watchdogAnswers_.push_back(answer);
 }
 
-// The answer for an exec of tid (0: the oldest answer for a task we cannot see, as the
-// kernel's order pairs them, as for permission events).
-bool Reactor::TakeWatchdogAnswer(pid_t tid, WatchdogAnswer& out) {
-  auto it = std::find_if(watchdogAnswers_.begin(), watchdogAnswers_.end(),
-                         [tid](const WatchdogAnswer& a) { return a.tid == tid; });
+// The answer for the exec of an argv record (of a task we cannot see: the oldest answer it can
+// be for, as the kernel's order pairs them, as for permission events).
+bool Reactor::TakeWatchdogAnswer(const Record& enter, WatchdogAnswer& out) {
+  pid_t tid = enter.task.vtid;
+  auto it = std::find_if(watchdogAnswers_.begin(), watchdogAnswers_.end(), [&](const WatchdogAnswer& a) {
+    return a.tid == tid && (tid || enter.task.ts_ns >= OldestAnswerable(a));
+  });
   if (it == watchdogAnswers_.end()) return false;
   out = *it;
   watchdogAnswers_.erase(it);

@@ -93,7 +93,8 @@ class Reactor {
   // What the watchdog answered while it stood in, reported once its argv record is read.
   void SyncWatchdogLog();
   void OnWatchdogAnswer(const WatchdogAnswer& answer);
-  bool TakeWatchdogAnswer(pid_t tid, WatchdogAnswer& out);
+  bool TakeWatchdogAnswer(const Record& enter, WatchdogAnswer& out);
+  uint64_t OldestAnswerable(const WatchdogAnswer& answer) const;
   void PushWatchdogExec(Record rec, const WatchdogAnswer& answer);
   void OnWatchdogGone();
   void ParkGate(bool park);
