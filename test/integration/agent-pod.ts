@@ -37,6 +37,13 @@ export function agentLines(file: string, unwrap: (line: string) => string | unde
   }
 }
 
+/** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
+export const POD_PRIVILEGES = [
+  '--cap-add', 'SYS_ADMIN,SYS_PTRACE,BPF,PERFMON,DAC_READ_SEARCH',
+  '--security-opt', 'seccomp=unconfined',
+  '--security-opt', 'apparmor=unconfined',
+];
+
 /** The agent's container name under podman. */
 export const AGENT = 'ocinotify-agent';
 

@@ -5,15 +5,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, privileged, tail, until } from '../kit/index.js';
-import { AGENT, agentLines, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
+import { AGENT, POD_PRIVILEGES, agentLines, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
-
-/** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
-export const POD_PRIVILEGES = [
-  '--cap-add', 'SYS_ADMIN,SYS_PTRACE,BPF,PERFMON,DAC_READ_SEARCH',
-  '--security-opt', 'seccomp=unconfined',
-  '--security-opt', 'apparmor=unconfined',
-];
 
 describe.skipIf(!privileged())('the watcher in a pod', () => {
   let podman: PodmanLab;
