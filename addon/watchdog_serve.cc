@@ -36,9 +36,12 @@ namespace {
 constexpr uint64_t kTickNs = 20'000'000;
 // A hold still open this long past its deadline: the reactor's own timer did not fire.
 constexpr uint64_t kOverdueNs = 100'000'000;
-// Longest we allow everything for a watcher that went, waiting for its process to be gone: a
-// watcher that closed and lives on is not seen to go.
+// Longest we allow everything for a reactor that went, waiting for its process to be gone: a
+// watcher closed in a process that lives on is never gone.
 constexpr uint64_t kReleaseNs = 2'000'000'000;
+// Reads of the group in one turn of our loop while standing in: a request to hand the group
+// back is looked at in between, however busy the node.
+constexpr int kReadsPerTurn = 16;
 
 enum Tag : uint64_t { kTagSock = 1, kTagWatcher, kTagGroup, kTagTimer, kTagDeath };
 
@@ -79,14 +82,20 @@ class StandIn {
     lastBeat_ = shared_.heartbeat.load();
     for (;;) {
       epoll_event events[4];
-      int n = epoll_wait(ep_, events, 4, -1);
+      int n = epoll_wait(ep_, events, 4, queued_ ? 0 : -1);
       if (n < 0 && errno != EINTR) return 1;
       for (int i = 0; i < n; i++) {
         switch (events[i].data.u64) {
           case kTagWatcher:
             return 0;  // its files are closed: with ours, the kernel allows all that is pending
           case kTagSock:
-            if (!ReadMessages()) Release();
+            // The watcher closed: a reactor that stopped has told us already (kTagDeath);
+            // one that gave up on us reads on without us.
+            if (!ReadMessages()) {
+              if (!releaseUntil_) return 0;
+              epoll_event none{};
+              epoll_ctl(ep_, EPOLL_CTL_DEL, sock_, &none);
+            }
             break;
           case kTagDeath:
             Release();
@@ -116,13 +125,12 @@ class StandIn {
   }
 
  private:
-  // The watcher is going: killed (its files close last, slowly) or closing. Until its process
-  // is gone, we answer for it what the kernel answers when the group closes: allow.
+  // The reactor thread is gone: its process killed (its files close last, slowly) or its
+  // watcher closed. Until the process is gone, we answer for it what the kernel answers when
+  // the group closes: allow.
   void Release() {
-    if (releaseUntil_) return;
     releaseUntil_ = MonotonicNs() + kReleaseNs;
     standing_ = false;
-    shared_.owner.store(kWatchdogReads);  // a closing reactor reads no more; a dying one cannot
     epoll_event none{};
     epoll_ctl(ep_, EPOLL_CTL_DEL, death_, &none);
   }
@@ -208,6 +216,7 @@ class StandIn {
   }
 
   void HandBack() {
+    queued_ = false;
     for (int fd : reserved_) close(fd);
     reserved_.clear();
     shared_.backNs.store(MonotonicNs());
@@ -272,15 +281,19 @@ class StandIn {
   }
 
   // Reads the group itself, into shared memory: should we die between a read and its answers,
-  // the reactor finds what we read and answers it.
+  // the reactor finds what we read and answers it. Leaves queued_ set if it stopped short.
   void ReadAndAnswer() {
     ReadBuffer& buffer = shared_.watchdogRead;
-    for (;;) {
+    queued_ = true;
+    for (int reads = 0; reads < kReadsPerTurn; reads++) {
       memset(buffer.bytes, 0, lastRead_);
       for (auto& state : buffer.states) state.store(kOpen);
       ssize_t n = read(group_, buffer.bytes, kReadBytes);
       lastRead_ = n > 0 ? static_cast<size_t>(n) : 0;
-      if (n <= 0) return;
+      if (n <= 0) {
+        queued_ = false;
+        return;
+      }
       for (uint32_t i = 0; i * FAN_EVENT_METADATA_LEN < static_cast<size_t>(n); i++) {
         int fd, tid;
         if (!EventAt(buffer, i, fd, tid)) continue;  // a queue overflow: FAN_UNLIMITED_QUEUE makes it moot
@@ -357,7 +370,7 @@ class StandIn {
   const Policy policy_;
   int ep_ = -1, timer_ = -1;
   uint64_t releaseUntil_ = 0;
-  bool standing_ = false, wantBack_ = false, settledSome_ = false;
+  bool standing_ = false, wantBack_ = false, settledSome_ = false, queued_ = false;
   bool ticking_ = false, ticking_armed_ = false;
   uint64_t lastBeat_ = 0, pendingSince_ = 0;
   size_t lastRead_ = kReadBytes;
