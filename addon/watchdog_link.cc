@@ -229,7 +229,8 @@ wd::ReadBuffer* WatchdogLink::BeginRead(uint32_t& open) {
   memset(buffer.bytes, 0, used_[current_]);
   gens_[current_] = (gens_[current_] + 1) % wd::kGenerations;
   open = wd::Word(wd::kOpen, gens_[current_]);
-  for (auto& state : buffer.states) state.store(open);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (auto& state : buffer.states) state.store(open, std::memory_order_relaxed);
   return &buffer;
 }
 
