@@ -4,8 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, privileged, tail, until } from '../kit/index.js';
-import { AGENT, POD_PRIVILEGES, agentLines, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
+import { Lab, privileged } from '../kit/index.js';
+import { agentLines, agentRootfs, expectFollowedFromHost, removeAgent, runAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 
 describe.skipIf(!privileged())('the watcher in a pod', () => {
@@ -21,16 +21,7 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
     const rootfs = agentRootfs(podman.dir, ['host', 'ocinotify', 'out']);
     out = join(podman.dir, 'out');
     mkdirSync(out);
-    await podman.podman([
-      'run', '-d', '--name', AGENT, '--cgroup-parent', `/${podman.cgroupParent}`,
-      ...POD_PRIVILEGES,
-      ...imageVolumes('/ocinotify'),
-      '-v', '/:/host:ro,rslave',
-      '-v', `${out}:/out`,
-      '--rootfs', rootfs,
-      '/bin/sh', '-c', 'exec node /ocinotify/bin/ocinotify watch --json --host-root /host >/out/events.ndjson 2>/out/stderr.log',
-    ]);
-    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${tail(join(out, 'stderr.log'), 20)}`, 20_000);
+    await runAgent(podman, rootfs, out);
   }, 60_000);
 
   afterAll(() => removeAgent(podman, lab));

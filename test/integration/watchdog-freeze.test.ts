@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, RUNC, criAnnotations, ended, privileged, sleep, tail, timedRunc, timedShell, until } from '../kit/index.js';
-import { AGENT, POD_PRIVILEGES, agentLines, agentRootfs, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
+import { AGENT, agentLines, agentRootfs, imageVolumes, removeAgent, runAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
 
 const SIDECAR = 'ocinotify-watchdog-sidecar';
@@ -51,20 +51,10 @@ describe.skipIf(!privileged())('a frozen cgroup', () => {
 
   afterAll(() => removeAgent(podman, lab));
 
-  /** The agent as in-pod.test.ts runs it, with these watch arguments; resolves once it is ready. */
+  /** The agent with these watch arguments and the sockets' directory; resolves with its pid once it is ready. */
   async function startAgent(args: string[]): Promise<number> {
     writeFileSync(join(out, 'events.ndjson'), '');
-    await podman.podman([
-      'run', '-d', '--name', AGENT, '--cgroup-parent', `/${podman.cgroupParent}`,
-      ...POD_PRIVILEGES,
-      ...imageVolumes('/ocinotify'),
-      '-v', '/:/host:ro,rslave',
-      '-v', `${out}:/out`,
-      '-v', `${sockets}:${SOCKET_DIR}`,
-      '--rootfs', rootfs,
-      '/bin/sh', '-c', `exec node /ocinotify/bin/ocinotify watch --json --host-root /host --gate-timeout ${BUDGET_MS} ${args.join(' ')} >/out/events.ndjson 2>/out/stderr.log`,
-    ]);
-    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${tail(join(out, 'stderr.log'), 20)}`, 20_000);
+    await runAgent(podman, rootfs, out, ['--gate-timeout', String(BUDGET_MS), ...args], ['-v', `${sockets}:${SOCKET_DIR}`]);
     return Number((await podman.podman(['inspect', '--format', '{{.State.Pid}}', AGENT])).trim());
   }
 
