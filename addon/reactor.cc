@@ -177,7 +177,9 @@ void Reactor::Run() {
       argv_.Expire();
     }
     if (!link_.Tick(*batch_)) OnWatchdogGone();
-    ParkGate(link_.Standing());
+    // Parked, the group's readiness does not spin us: the hand-back, or the settling that
+    // frees a buffer (NextTick), wakes us.
+    ParkGate(link_.Standing() || link_.Blocked());
     Flush();
     ArmTimer();
   }
@@ -368,7 +370,7 @@ void Reactor::PushWatchdogExec(Record rec, const WatchdogAnswer& answer) {
   rec.kind = RecordKind::Exec;
   rec.held = false;
   rec.cookie = 0;
-  rec.watchdog = (answer.flags & wd::kLogAllow) ? WatchdogVerdict::Allowed : WatchdogVerdict::Denied;
+  rec.watchdog = answer.allowed ? WatchdogVerdict::Allowed : WatchdogVerdict::Denied;
   for (const auto& b : opt_.binaries)
     if (b.dev == answer.dev && b.ino == answer.ino) rec.binary = b.path;
   batch_->push_back(std::move(rec));

@@ -239,6 +239,12 @@ void WatchdogLink::EndRead(ssize_t bytes) {
   shared_->reading.store(0);
 }
 
+bool WatchdogLink::Blocked() const {
+  for (uint32_t b = 0; b < wd::kWatcherBuffers; b++)
+    if (!Pinned(b)) return false;
+  return true;
+}
+
 bool WatchdogLink::Pinned(uint32_t buffer) const {
   const auto& states = shared_->watcherRead[buffer].states;
   for (const auto& [fd, state] : closing_)
@@ -340,6 +346,8 @@ bool WatchdogLink::Tick(Batch& out) {
     kill(pid, SIGKILL);  // its exit is then seen on its pidfd, and OnGone follows
     return true;
   }
+  // A sidecar is not ours to kill: we take the group back from it. Should it run again, it
+  // could still write an answer it had claimed, by a number we may have reused meanwhile.
   return false;
 }
 
@@ -362,10 +370,10 @@ void WatchdogLink::OnGone(Batch& out, std::vector<WatchdogAnswer>& answers) {
     uint32_t word = theirs.states[i].load();
     int fd, tid;
     if (!wd::Unsettled(word) || !wd::EventAt(theirs, i, fd, tid)) continue;
-    uint32_t flags = wd::KindOf(word) == wd::kOpen ? wd::Classify(tid, false, policy_) : (wd::Allows(word) ? wd::kLogAllow : 0);
-    AnswerEvent(group_, fd, flags & wd::kLogAllow);
-    theirs.states[i].store(wd::Done(flags & wd::kLogAllow));
-    answers.push_back({tid, flags, MonotonicNs(), 0, 0});
+    bool allow = wd::KindOf(word) == wd::kOpen ? wd::AllowsExec(tid, false, policy_) : wd::Allows(word);
+    AnswerEvent(group_, fd, allow);
+    theirs.states[i].store(wd::Done(allow));
+    answers.push_back({tid, allow, MonotonicNs(), 0, 0});
   }
   CloseSettled();
   if (Standing()) {
@@ -399,7 +407,7 @@ void WatchdogLink::TakeLog(std::vector<WatchdogAnswer>& out, uint64_t& lost) {
   }
   for (; logTail_ < head; logTail_++) {
     wd::LogEntry& e = shared_->log[logTail_ % wd::kLogEntries];
-    WatchdogAnswer a{e.tid, e.flags, e.ns, e.dev, e.ino};
+    WatchdogAnswer a{e.tid, e.allowed != 0, e.ns, e.dev, e.ino};
     // Rewritten under us (it laps us) or not yet complete: not to be trusted.
     if (e.seq.load() != logTail_ + 1) {
       lost++;

@@ -29,7 +29,7 @@ struct WatchdogOptions {
 // An exec the watchdog read and answered itself, for the reactor to report.
 struct WatchdogAnswer {
   pid_t tid;
-  uint32_t flags;  // wd::kLog*
+  bool allowed;
   uint64_t ns;
   uint64_t dev, ino;
 };
@@ -56,8 +56,9 @@ class WatchdogLink {
   bool Standing() const { return shared_->owner.load() == wd::kWatchdogReads; }
 
   // The buffer to read the group into and its entries' open word, or null: the watchdog reads
-  // now, or every buffer has an entry whose answer the watchdog is still writing.
+  // now, or every buffer has an entry whose answer the watchdog is still writing (Blocked).
   wd::ReadBuffer* BeginRead(uint32_t& open);
+  bool Blocked() const;
   void EndRead(ssize_t bytes);
   // Closes fd once the watchdog's answer to the event behind state is written.
   void CloseWhenSettled(int fd, std::atomic<uint32_t>* state) { closing_.emplace_back(fd, state); }

@@ -87,16 +87,15 @@ bool IsMonitor(Shared& shared, uint64_t dev, uint64_t ino) {
   }
 }
 
-uint32_t Classify(pid_t tid, bool monitor, const Policy& policy) {
-  if (monitor) return kLogAllow;
+bool AllowsExec(pid_t tid, bool monitor, const Policy& policy) {
+  if (monitor) return true;
   // Who exec'd is unknown (a pod without hostPID): it may be a creation.
-  if (tid == 0) return policy.allowCreations ? kLogAllow : 0;
+  if (tid == 0) return policy.allowCreations;
   Record rec;
-  if (!ReadExecArgv(tid, rec)) return kLogAllow;  // the reactor holds no exec it cannot read either
+  if (!ReadExecArgv(tid, rec)) return true;  // the reactor holds no exec it cannot read either
   Hold verb = HoldFor(rec, policy.verbs);
-  if (!Holdable(rec, verb)) return kLogAllow;
-  if (verb == Hold::Start) return kLogAllow | kLogStart;  // an ordering barrier, never denied
-  return (policy.allowCreations ? kLogAllow : 0) | kLogCreate;
+  // A start is an ordering barrier, never denied.
+  return !Holdable(rec, verb) || verb == Hold::Start || policy.allowCreations;
 }
 
 }  // namespace ocinotify::wd

@@ -28,7 +28,7 @@ bool InodeOf(int fd, uint64_t& dev, uint64_t& ino);
 // Whether an inode is a monitor's binary (conmon), by what WriteBinaries said.
 bool IsMonitor(Shared& shared, uint64_t dev, uint64_t ino);
 
-// The answer for an exec of tid (as fanotify reported it; 0: not visible from here): kLog* bits.
-uint32_t Classify(pid_t tid, bool monitor, const Policy& policy);
+// Whether to allow an exec of tid (as fanotify reported it; 0: not visible from here).
+bool AllowsExec(pid_t tid, bool monitor, const Policy& policy);
 
 }  // namespace ocinotify::wd

@@ -264,7 +264,7 @@ class StandIn {
     int fd, tid;
     if (!EventAt(buffer, i, fd, tid)) return;
     uint64_t dev = 0, ino = 0;
-    bool allow = releaseUntil_ || (Classify(tid, ReactorInode(fd, dev, ino) && IsMonitor(shared_, dev, ino), policy_) & kLogAllow);
+    bool allow = releaseUntil_ || AllowsExec(tid, ReactorInode(fd, dev, ino) && IsMonitor(shared_, dev, ino), policy_);
     if (!Take(buffer.states[i], word, Claimed(allow))) return;
     bool took = AnswerEvent(group_, fd, allow);
     buffer.states[i].store(Done(allow));
@@ -299,24 +299,23 @@ class StandIn {
         if (!EventAt(buffer, i, fd, tid)) continue;  // a queue overflow: FAN_UNLIMITED_QUEUE makes it moot
         uint64_t dev = 0, ino = 0;
         bool known = InodeOf(fd, dev, ino);
-        uint32_t flags = releaseUntil_ ? kLogAllow : Classify(tid, known && IsMonitor(shared_, dev, ino), policy_);
-        bool allow = flags & kLogAllow;
+        bool allow = releaseUntil_ || AllowsExec(tid, known && IsMonitor(shared_, dev, ino), policy_);
         buffer.states[i].store(Claimed(allow));
         bool took = AnswerEvent(group_, fd, allow);
         buffer.states[i].store(Done(allow));
         close(fd);
         Count(took, allow);
-        Log(tid, flags, dev, ino);
+        Log(tid, allow, dev, ino);
       }
     }
   }
 
-  void Log(pid_t tid, uint32_t flags, uint64_t dev, uint64_t ino) {
+  void Log(pid_t tid, bool allow, uint64_t dev, uint64_t ino) {
     uint64_t index = shared_.logHead.load();
     LogEntry& e = shared_.log[index % kLogEntries];
     e.seq.store(0);  // a reader lapped onto it sees it is being rewritten
     e.tid = tid;
-    e.flags = flags;
+    e.allowed = allow;
     e.ns = MonotonicNs();
     e.dev = dev;
     e.ino = ino;

@@ -100,14 +100,11 @@ struct ReadBuffer {
   alignas(8) unsigned char bytes[kReadBytes];
 };
 
-// What the watchdog answered an exec, and what it took it for.
-constexpr uint32_t kLogAllow = 1, kLogCreate = 2, kLogStart = 4;
-
 // An event the watchdog read and answered itself; seq is written last.
 struct LogEntry {
   std::atomic<uint64_t> seq;  // index + 1 once written
   int32_t tid;                // as fanotify reported it to the watchdog
-  uint32_t flags;             // kLog*
+  uint32_t allowed;           // its answer
   uint64_t ns;                // CLOCK_MONOTONIC when it answered
   uint64_t dev;               // the exec'd binary, KernelDev() encoded
   uint64_t ino;
