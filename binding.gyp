@@ -6,6 +6,7 @@
         "addon/binding.cc",
         "addon/reactor.cc",
         "addon/argv_match.cc",
+        "addon/hold_verbs.cc",
         "addon/holds.cc",
         "addon/pid_watch.cc",
         "addon/bpf_tracer.cc",
@@ -14,7 +15,9 @@
         "addon/kernel_probe.cc",
         "addon/fanotify_gate.cc",
         "addon/proc_argv.cc",
-        "addon/read_in_root.cc"
+        "addon/read_in_root.cc",
+        "addon/watchdog_link.cc",
+        "addon/watchdog_policy.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -41,6 +44,23 @@
           ]
         }]
       ]
+    },
+    {
+      "target_name": "ocinotify-watchdog",
+      "type": "executable",
+      "sources": [
+        "addon/watchdog_main.cc",
+        "addon/watchdog_serve.cc",
+        "addon/watchdog_policy.cc",
+        "addon/inode_key.cc",
+        "addon/hold_verbs.cc",
+        "addon/proc_argv.cc",
+        "addon/fanotify_gate.cc"
+      ],
+      "include_dirs": ["bpf"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc"]
     }
   ]
 }

@@ -12,21 +12,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kEnterTtl = std::chrono::seconds(10);
 constexpr size_t kMaxEnters = 65536;
 
-bool Names(const std::vector<std::string>& verbs, const std::string& arg) {
-  return std::find(verbs.begin(), verbs.end(), arg) != verbs.end();
-}
-
 }  // namespace
-
-Hold HoldFor(const Record& rec, const HoldVerbs& verbs) {
-  if (rec.flags & OCI_F_MONITOR) return Hold::None;
-  Hold hold = Hold::None;
-  for (size_t i = 1; i < rec.argv.size(); i++) {
-    if (Names(verbs.create, rec.argv[i])) return Hold::Create;
-    if (Names(verbs.start, rec.argv[i])) hold = Hold::Start;
-  }
-  return hold;
-}
 
 void ArgvMatch::Keep(Record enter) {
   if (byTid_.size() + invisible_.size() >= kMaxEnters) {
@@ -41,7 +27,7 @@ void ArgvMatch::Keep(Record enter) {
     invisible_.push_back(std::move(e));
 }
 
-bool ArgvMatch::Take(pid_t tid, Record& out) {
+bool ArgvMatch::Take(pid_t tid, Record& out, uint64_t notBeforeNs) {
   if (tid) {
     auto it = byTid_.find(tid);
     if (it == byTid_.end()) return false;
@@ -51,6 +37,10 @@ bool ArgvMatch::Take(pid_t tid, Record& out) {
   }
   // Our pid namespace cannot see the exec'ing task: its permission event is
   // the oldest unmatched one, as both are produced in the same task's order.
+  while (!invisible_.empty() && invisible_.front().rec.task.ts_ns < notBeforeNs) {
+    invisible_.pop_front();
+    unmatched_++;
+  }
   if (invisible_.empty()) return false;
   out = std::move(invisible_.front().rec);
   invisible_.pop_front();

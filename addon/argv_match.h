@@ -14,25 +14,10 @@
 
 #include "bpf_tracer.h"
 #include "fanotify_gate.h"
+#include "hold_verbs.h"
 #include "record.h"
 
 namespace ocinotify {
-
-// The verbs whose execs are held, as JavaScript gives them (src/argv.ts): a
-// creation's for its verdict, a start's as an ordering barrier (reactor.cc).
-// Without start verbs, starts are answered at once.
-struct HoldVerbs {
-  std::vector<std::string> create;
-  std::vector<std::string> start;
-};
-
-enum class Hold { None, Create, Start };
-
-// Everything else the runtimes are exec'd for (kill, delete, state, init, ...) is
-// answered without a trip through JavaScript. This is a prefilter: an argument that
-// merely equals a verb (a container named "create") costs a hold, never a miss; the
-// exact parse is the TypeScript argv parser's.
-Hold HoldFor(const Record& rec, const HoldVerbs& verbs);
 
 class ArgvMatch {
  public:
@@ -45,6 +30,9 @@ class ArgvMatch {
   // check, or of an unmarked file with a runtime's name.
   void Expire();
   bool Waiting() const { return !byTid_.empty() || !invisible_.empty(); }
+  // The kept sys_enter record of tid (0: the oldest of a task our pid namespace cannot see,
+  // made at or after notBeforeNs: older ones are dropped, as no exec waits that long).
+  bool Take(pid_t tid, Record& out, uint64_t notBeforeNs = 0);
   // Records dropped because too many were waiting. Read from any thread.
   uint64_t Unmatched() const { return unmatched_.load(); }
 
@@ -53,8 +41,6 @@ class ArgvMatch {
     Record rec;
     std::chrono::steady_clock::time_point seen;
   };
-
-  bool Take(pid_t tid, Record& out);
 
   std::unordered_map<pid_t, Enter> byTid_;
   std::deque<Enter> invisible_;  // tasks our pid namespace cannot see

@@ -32,6 +32,8 @@ const char* KindName(RecordKind k) {
     case RecordKind::Lost: return "lost";
     case RecordKind::Binary: return "binary";
     case RecordKind::ExecFailed: return "exec-failed";
+    case RecordKind::WatchdogAnswered: return "watchdog-answered";
+    case RecordKind::Watchdog: return "watchdog";
   }
   return "unknown";
 }
@@ -46,6 +48,15 @@ const char* SourceName(ArgvSource s) {
   return "none";
 }
 
+Napi::Value VerdictName(Napi::Env env, WatchdogVerdict v) {
+  switch (v) {
+    case WatchdogVerdict::Allowed: return Napi::String::New(env, "allowed");
+    case WatchdogVerdict::Denied: return Napi::String::New(env, "denied");
+    case WatchdogVerdict::None: break;
+  }
+  return env.Null();
+}
+
 // The records' property names, made once per environment. A key that is
 // already an internalized string costs no string-table lookup per property,
 // which was most of building a record (perf: InternalizeUtf8String under
@@ -54,7 +65,7 @@ const char* SourceName(ArgvSource s) {
   X(kind) X(cookie) X(allowed) X(count) X(reason) X(path) X(foundAt) X(runtime) X(binaryKind)     \
   X(present) X(markError) X(ts) X(cgroupId) X(mntns) X(pid) X(tid) X(vpid) X(vtid) X(ppid) X(euid) \
   X(flags) X(filename) X(held) X(argvSource) X(binary) X(argv) X(sessionPid) X(runtimeMntns)       \
-  X(errno) X(exitKind) X(status)
+  X(errno) X(exitKind) X(status) X(watchdog) X(change) X(message) X(waitedNs) X(denied)
 
 enum KeyId {
 #define X(name) k_##name,
@@ -102,8 +113,18 @@ Napi::Object ToJs(Napi::Env env, const KeySet& k, const Record& r) {
   o.Set(k[k_kind], KindName(r.kind));
   switch (r.kind) {
     case RecordKind::GateExpired:
+    case RecordKind::WatchdogAnswered:
       o.Set(k[k_cookie], Napi::Number::New(env, static_cast<double>(r.cookie)));
       o.Set(k[k_allowed], r.allowed);
+      return o;
+    case RecordKind::Watchdog:
+      o.Set(k[k_ts], Napi::BigInt::New(env, static_cast<uint64_t>(r.task.ts_ns)));
+      o.Set(k[k_change], r.facts.change);
+      o.Set(k[k_message], r.facts.message);
+      o.Set(k[k_waitedNs], Napi::Number::New(env, static_cast<double>(r.facts.waitedNs)));
+      o.Set(k[k_allowed], Napi::Number::New(env, static_cast<double>(r.facts.allowed)));
+      o.Set(k[k_denied], Napi::Number::New(env, static_cast<double>(r.facts.denied)));
+      o.Set(k[k_pid], r.facts.pid);
       return o;
     case RecordKind::Lost:
       o.Set(k[k_count], Napi::Number::New(env, static_cast<double>(r.count)));
@@ -137,6 +158,7 @@ Napi::Object ToJs(Napi::Env env, const KeySet& k, const Record& r) {
     case RecordKind::RuntimeExec: {
       o.Set(k[k_cookie], Napi::Number::New(env, static_cast<double>(r.cookie)));
       o.Set(k[k_held], r.held);
+      o.Set(k[k_watchdog], VerdictName(env, r.watchdog));
       o.Set(k[k_argvSource], SourceName(r.argvSource));
       o.Set(k[k_binary], r.binary);
       Napi::Array argv = Napi::Array::New(env, r.argv.size());
@@ -218,6 +240,10 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
       opt.binaries.push_back(
           {b.Get("path").ToString().Utf8Value(), b.Get("kind").ToNumber().Uint32Value(), InodeKey{}, InodeKey{}});
     }
+    Napi::Object watchdog = o.Get("watchdog").As<Napi::Object>();
+    opt.watchdog.enabled = watchdog.Get("enabled").ToBoolean();
+    opt.watchdog.allowCreations = watchdog.Get("allowCreations").ToBoolean();
+    opt.watchdog.socketPath = watchdog.Get("socket").ToString().Utf8Value();
     Napi::Value candidates = o.Get("candidates");
     if (candidates.IsArray()) {
       Napi::Array list = candidates.As<Napi::Array>();
@@ -296,6 +322,12 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     num("ringbufFull", s.ringbufFull);
     num("queueOverflow", s.queueOverflow);
     num("enterUnmatched", s.enterUnmatched);
+    num("answeredByWatchdog", s.holds.answeredByWatchdog);
+    num("watchdogPid", static_cast<uint64_t>(s.watchdog.pid));
+    num("watchdogStarts", s.watchdog.starts);
+    num("watchdogTakeovers", s.watchdog.takeovers);
+    num("watchdogAllowed", s.watchdog.allowed);
+    num("watchdogDenied", s.watchdog.denied);
     return o;
   }
 

@@ -34,30 +34,12 @@ std::string FanotifyGate::UnmarkFd(int fd) {
   return "";
 }
 
-uint64_t FanotifyGate::Read(std::vector<PermEvent>& out) {
-  alignas(fanotify_event_metadata) char buf[16384];
-  uint64_t overflows = 0;
-  for (;;) {
-    ssize_t n = read(fd_, buf, sizeof(buf));
-    if (n <= 0) break;
-    auto* md = reinterpret_cast<fanotify_event_metadata*>(buf);
-    while (FAN_EVENT_OK(md, n)) {
-      if (md->mask & FAN_Q_OVERFLOW)
-        overflows++;
-      else if (md->fd >= 0)
-        out.push_back({md->fd, md->pid});
-      md = FAN_EVENT_NEXT(md, n);
-    }
-  }
-  return overflows;
-}
+ssize_t FanotifyGate::Read(void* buf, size_t size) { return read(fd_, buf, size); }
 
-void FanotifyGate::Answer(int eventFd, bool allow) {
+bool AnswerEvent(int groupFd, int eventFd, bool allow) {
   fanotify_response resp{eventFd, static_cast<uint32_t>(allow ? FAN_ALLOW : FAN_DENY)};
-  // A failed write leaves the exec held until our fd closes; there is no
-  // better answer to give, and EINTR/EAGAIN do not happen for this write.
-  (void)!write(fd_, &resp, sizeof(resp));
-  close(eventFd);
+  // EINTR/EAGAIN do not happen for this write; ENOENT means another holder answered first.
+  return write(groupFd, &resp, sizeof(resp)) == static_cast<ssize_t>(sizeof(resp));
 }
 
 void FanotifyGate::Close() {

@@ -14,6 +14,10 @@ struct PermEvent {
   pid_t tid;       // the exec'ing thread in our pid namespace, 0 if invisible
 };
 
+// Answers the event read with eventFd, on any holder of its group; false if the kernel
+// took no answer (ENOENT: it was answered already).
+bool AnswerEvent(int groupFd, int eventFd, bool allow);
+
 class FanotifyGate {
  public:
   ~FanotifyGate();
@@ -24,9 +28,10 @@ class FanotifyGate {
   std::string MarkFd(int fd);
   std::string UnmarkFd(int fd);
   int Fd() const { return fd_; }
-  // Appends every queued event; returns the number of overflow events seen.
-  uint64_t Read(std::vector<PermEvent>& out);
-  void Answer(int eventFd, bool allow);
+  // One read(2) of queued events into buf; what it returned.
+  ssize_t Read(void* buf, size_t size);
+  // Whether the kernel took this answer; the caller closes eventFd.
+  bool Answer(int eventFd, bool allow) { return AnswerEvent(fd_, eventFd, allow); }
   void Close();
 
  private:

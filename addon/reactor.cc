@@ -11,7 +11,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <future>
 #include <map>
+
+#include "watchdog_policy.h"
 
 namespace ocinotify {
 
@@ -47,7 +50,10 @@ std::string Lacks(const std::string& markError, const std::string& keyError) {
 Reactor::Reactor(ReactorOptions options)
     : opt_(std::move(options)),
       holds_(gate_, std::chrono::milliseconds(opt_.gateTimeoutMs), opt_.maxHeld),
-      batch_(new Batch) {}
+      batch_(new Batch) {
+  link_.Map();
+  holds_.Attach(link_.Shared());
+}
 
 Reactor::~Reactor() { Stop(); }
 
@@ -70,6 +76,7 @@ ReactorStatus Reactor::Start(Deliver deliver) {
   if (gate_.Fd() >= 0) {
     st.fanotify = true;
     watch(gate_.Fd(), kTagGate);
+    PublishBinaries();
   }
   if (opt_.useBpf) {
     st.bpfError = bpf_.Open(opt_.watcherPidns, opt_.names, opt_.binaries,
@@ -109,11 +116,20 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     (void)!write(wakefd_, &one, sizeof(one));
   }
   started_ = true;
-  thread_ = std::thread([this] {
+  std::promise<void> watched;
+  thread_ = std::thread([this, &watched, fanotify = st.fanotify] {
     // Named so that ps, top and tests tell the reactor from node's threads.
     pthread_setname_np(pthread_self(), "ocinotify");
+    // The watchdog is this thread's child, and knows the moment this thread dies.
+    link_.HoldAlive();
+    if (fanotify) {
+      wd::Policy policy{opt_.holdVerbs, opt_.watchdog.allowCreations, int64_t{opt_.gateTimeoutMs} * 1000000};
+      link_.Start(gate_.Fd(), opt_.watchdog, policy, epfd_, *batch_);
+    }
+    watched.set_value();
     Run();
   });
+  watched.get_future().wait();  // stats() right after start name the watchdog
   return st;
 }
 
@@ -148,18 +164,32 @@ void Reactor::Run() {
   epoll_event events[8];
   while (!stopping_.load()) {
     int n = epoll_wait(epfd_, events, 8, -1);
-    bool gate = false, timer = false, binaries = false;
+    // The watchdog's measure of our progress (watchdog_shared.h).
+    link_.Beat();
+    bool gate = false, timer = false, binaries = false, watchdogGone = false;
     for (int i = 0; i < n; i++) {
       gate |= events[i].data.u64 == kTagGate;
       timer |= events[i].data.u64 == kTagTimer;
       binaries |= events[i].data.u64 == kTagBinaries;
       if (events[i].data.u64 & PidWatch::kEpollTag)
         pids_.OnExit(static_cast<int>(events[i].data.u64 & 0xffffffff), *batch_);
+      if (events[i].data.u64 == WatchdogLink::kTagSocket) watchdogGone |= !link_.OnSocket(*batch_);
+      if (events[i].data.u64 == WatchdogLink::kTagExit) {
+        link_.OnExit(*batch_);
+        watchdogGone = true;
+      }
     }
+    if (watchdogGone) OnWatchdogGone();
+    // Before the drain: a hold the watchdog denied is reported before its runtime's failed exec.
+    holds_.Settle(*batch_);
+    // What the watchdog answered is matched with the argv records drained next: each is
+    // committed before its exec's permission event is queued, so before the watchdog logs it.
+    SyncWatchdogLog();
     // Drain the ring buffer first, every time: a runtime's sys_enter record
     // is committed before its permission event is queued, so after this
     // drain every permission event read below has its argv here.
     bpf_.Drain();
+    watchdogAnswers_.clear();  // their argv records were lost (ring buffer full) or never made (no BPF)
     if (binaries && binaryWatch_.Read()) RescanBinaries();
     if (gate) OnPermEvents();
     for (int i = 0; i < n; i++)
@@ -174,6 +204,10 @@ void Reactor::Run() {
       holds_.Expire(*batch_);
       argv_.Expire();
     }
+    if (!link_.Tick(*batch_)) OnWatchdogGone();
+    // Parked, the group's readiness does not spin us: the hand-back, or the settling that
+    // frees a buffer (NextTick), wakes us.
+    ParkGate(link_.Standing() || link_.Blocked());
     Flush();
     ArmTimer();
   }
@@ -197,10 +231,16 @@ void Reactor::OnBpf(const void* data, size_t size) {
       if (!enter) {
         for (const auto& b : opt_.binaries)
           if (b.kernel.dev == r.inode.dev && b.kernel.ino == r.inode.ino) rec.binary = b.path;
+        // The exec ran: if the watchdog let it, its answer goes first.
+        SyncWatchdogLog();
         batch_->push_back(std::move(rec));
         return;
       }
-      if (gate_.Fd() >= 0) argv_.Keep(std::move(rec));  // else no permission events to match them to
+      WatchdogAnswer answer;
+      if (TakeWatchdogAnswer(rec, answer))
+        PushWatchdogExec(std::move(rec), answer);
+      else if (gate_.Fd() >= 0)
+        argv_.Keep(std::move(rec));  // else no permission events to match them to
       return;
     }
     case OCI_REC_INIT_EXEC: {
@@ -247,8 +287,22 @@ std::string Reactor::BinaryPath(int fd) {
 }
 
 void Reactor::OnPermEvents() {
-  std::vector<PermEvent> events;
-  uint64_t overflows = gate_.Read(events);
+  uint64_t overflows = 0;
+  for (;;) {
+    uint32_t open;
+    wd::ReadBuffer* buffer = link_.BeginRead(open);
+    if (!buffer) break;  // the watchdog reads (we ask it back), or a read is retried on the next tick
+    ssize_t n = gate_.Read(buffer->bytes, wd::kReadBytes);
+    for (uint32_t i = 0; n > 0 && (i + 1) * FAN_EVENT_METADATA_LEN <= static_cast<size_t>(n); i++) {
+      const auto* md = reinterpret_cast<const fanotify_event_metadata*>(buffer->bytes + i * FAN_EVENT_METADATA_LEN);
+      if (md->mask & FAN_Q_OVERFLOW)
+        overflows++;
+      else if (md->fd >= 0)
+        OnPermEvent({md->fd, md->pid}, buffer->states[i], open);
+    }
+    link_.EndRead(n);
+    if (n <= 0) break;
+  }
   if (overflows) {
     // FAN_UNLIMITED_QUEUE: the kernel never drops a permission event, so this
     // is never expected; if it ever happens it is reported, not swallowed.
@@ -259,24 +313,118 @@ void Reactor::OnPermEvents() {
     lost.reason = "fanotify-queue-overflow";
     batch_->push_back(std::move(lost));
   }
-  for (const auto& ev : events) {
-    Record rec = argv_.Match(ev, bpf_, opt_.watcherInInitPidns);
-    rec.kind = RecordKind::Exec;
-    rec.binary = BinaryPath(ev.fd);
-    Hold verb = HoldFor(rec, opt_.holdVerbs);
-    // Without the BPF side, the runtime's exit is learnt through a pidfd.
-    if (!bpfRunning_ && rec.task.vpid && verb == Hold::Create)
-      pids_.Watch(rec.task.vpid, OCI_EXIT_RUNTIME, rec.task.vpid);
-    // A `start` waits until JavaScript has handled every record before it (the
-    // create's runtime exit among them): whatever listens has the container's
-    // `precreate` and `create` before its entrypoint can run. It is answered as
-    // soon as JavaScript reaches it, and let go (never denied) at the deadline.
-    if (rec.task.euid == 0 && rec.argvSource != ArgvSource::None && verb != Hold::None)
-      rec.cookie = holds_.Add(ev.fd, verb == Hold::Create ? opt_.allowOnExpiry : true);
-    rec.held = rec.cookie != 0;
-    if (!rec.held) holds_.AllowNow(ev.fd);
-    batch_->push_back(std::move(rec));
+}
+
+// One event, published in its read buffer entry until it is answered or moves to a hold.
+void Reactor::OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uint32_t open) {
+  Record rec = argv_.Match(ev, bpf_, opt_.watcherInInitPidns);
+  rec.kind = RecordKind::Exec;
+  rec.binary = BinaryPath(ev.fd);
+  Hold verb = HoldFor(rec, opt_.holdVerbs);
+  // Without the BPF side, the runtime's exit is learnt through a pidfd.
+  if (!bpfRunning_ && rec.task.vpid && verb == Hold::Create)
+    pids_.Watch(rec.task.vpid, OCI_EXIT_RUNTIME, rec.task.vpid);
+  // A `start` waits until JavaScript has handled every record before it (the
+  // create's runtime exit among them): whatever listens has the container's
+  // `precreate` and `create` before its entrypoint can run. It is answered as
+  // soon as JavaScript reaches it, and let go (never denied) at the deadline.
+  bool watchdogTook = false;  // the watchdog answered it itself
+  if (Holdable(rec, verb))
+    rec.cookie = holds_.Add(ev.fd, verb == Hold::Create ? opt_.allowOnExpiry : true, verb == Hold::Start, entry, open,
+                            &watchdogTook);
+  rec.held = rec.cookie != 0;
+  bool closeLater = watchdogTook;
+  if (!rec.held && !watchdogTook) {
+    bool took = gate_.Answer(ev.fd, true);
+    if (wd::Take(entry, open, wd::kWatcher)) {
+      close(ev.fd);
+      holds_.CountNative();
+    } else {
+      closeLater = true;  // it took the entry between our answer and our take
+      watchdogTook = !took;
+    }
   }
+  if (watchdogTook) rec.watchdog = wd::Allows(entry.load()) ? WatchdogVerdict::Allowed : WatchdogVerdict::Denied;
+  if (closeLater) link_.CloseWhenSettled(ev.fd, &entry);
+  batch_->push_back(std::move(rec));
+}
+
+void Reactor::SyncWatchdogLog() {
+  std::vector<WatchdogAnswer> answers;
+  uint64_t lost = 0;
+  link_.TakeLog(answers, lost);
+  for (const auto& a : answers) OnWatchdogAnswer(a);
+  if (!lost) return;
+  Record rec;
+  rec.kind = RecordKind::Lost;
+  rec.count = lost;
+  rec.reason = "watchdog-log-full";
+  batch_->push_back(std::move(rec));
+}
+
+// The longest an exec the watchdog answered can have waited since its argv record: the budget
+// (it reads what is queued once the reactor has stalled that long), and a margin.
+uint64_t Reactor::OldestAnswerable(const WatchdogAnswer& answer) const {
+  uint64_t window = (uint64_t{opt_.gateTimeoutMs} + 1000) * 1000000;
+  return answer.ns > window ? answer.ns - window : 0;
+}
+
+void Reactor::OnWatchdogAnswer(const WatchdogAnswer& answer) {
+  Record enter;
+  // Unseen tasks pair by order: an argv record older than any the watchdog could have answered
+  // is one no permission event came for (a runtime's name on an unmarked file).
+  if (argv_.Take(answer.tid, enter, OldestAnswerable(answer)))
+    PushWatchdogExec(std::move(enter), answer);
+  else
+    watchdogAnswers_.push_back(answer);
+}
+
+// The answer for the exec of an argv record (of a task we cannot see: the oldest answer it can
+// be for, as the kernel's order pairs them, as for permission events).
+bool Reactor::TakeWatchdogAnswer(const Record& enter, WatchdogAnswer& out) {
+  pid_t tid = enter.task.vtid;
+  auto it = std::find_if(watchdogAnswers_.begin(), watchdogAnswers_.end(), [&](const WatchdogAnswer& a) {
+    return a.tid == tid && (tid || enter.task.ts_ns >= OldestAnswerable(a));
+  });
+  if (it == watchdogAnswers_.end()) return false;
+  out = *it;
+  watchdogAnswers_.erase(it);
+  return true;
+}
+
+// An exec the watchdog answered at its permission check, as the reactor would have handed it
+// on: with its argv record, not held.
+void Reactor::PushWatchdogExec(Record rec, const WatchdogAnswer& answer) {
+  rec.kind = RecordKind::Exec;
+  rec.held = false;
+  rec.cookie = 0;
+  rec.watchdog = answer.allowed ? WatchdogVerdict::Allowed : WatchdogVerdict::Denied;
+  for (const auto& b : opt_.binaries)
+    if (b.file.dev == answer.dev && b.file.ino == answer.ino) rec.binary = b.path;
+  batch_->push_back(std::move(rec));
+}
+
+void Reactor::OnWatchdogGone() {
+  std::vector<WatchdogAnswer> answers;
+  holds_.Recover(*batch_);
+  link_.OnGone(*batch_, answers);
+  for (const auto& a : answers) OnWatchdogAnswer(a);
+}
+
+// While the watchdog reads the group, we do not poll it: it stays readable until then.
+void Reactor::ParkGate(bool park) {
+  if (park == gateParked_ || gate_.Fd() < 0) return;
+  gateParked_ = park;
+  epoll_event ev{};
+  ev.events = park ? 0u : static_cast<uint32_t>(EPOLLIN);
+  ev.data.u64 = kTagGate;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, gate_.Fd(), &ev);
+}
+
+void Reactor::PublishBinaries() {
+  std::vector<wd::BinaryKey> keys;
+  for (const auto& b : opt_.binaries) keys.push_back({b.file.dev, b.file.ino, b.kind, 0});
+  wd::WriteBinaries(link_.Shared(), keys.data(), static_cast<uint32_t>(keys.size()));
 }
 
 // A binary gone from every candidate path is forgotten, a new one marked and
@@ -315,6 +463,7 @@ void Reactor::RescanBinaries() {
     opt_.binaries.push_back(b.binary);
     record(b, true, Lacks(markError, bpfRunning_ ? keyError : ""));
   }
+  if (gate_.Fd() >= 0) PublishBinaries();
 }
 
 // Two files can share a kernel key (btrfs subvolumes, an overlay's layers): the BPF side keeps
@@ -350,6 +499,7 @@ void Reactor::ArmTimer() {
   Clock::time_point next = holds_.NextDeadline();
   if (argv_.Waiting()) next = std::min(next, Clock::now() + std::chrono::seconds(1));
   if (lossCheckOwed_) next = std::min(next, lastLossCheck_ + kLossCheckEvery);
+  next = std::min(next, link_.NextTick());
   if (next == armedFor_) return;  // still armed for it: a syscall saved on most wake-ups
   armedFor_ = next;
   itimerspec spec{};
@@ -388,6 +538,7 @@ void Reactor::Flush() {
 ReactorStats Reactor::Stats() {
   ReactorStats s;
   s.holds = holds_.Stats();
+  s.watchdog = link_.Stats();
   s.ringbufFull = ringbufFull_.load();
   s.queueOverflow = queueOverflow_.load();
   s.enterUnmatched = argv_.Unmatched();
@@ -401,6 +552,7 @@ void Reactor::Stop() {
     (void)!write(wakefd_, &one, sizeof(one));
     thread_.join();
   }
+  link_.Stop();
   holds_.AllowAll();
   pids_.Close();
   gate_.Close();

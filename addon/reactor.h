@@ -30,6 +30,7 @@
 #include "inode_key.h"
 #include "pid_watch.h"
 #include "record.h"
+#include "watchdog_link.h"
 
 namespace ocinotify {
 
@@ -46,6 +47,7 @@ struct ReactorOptions {
   std::vector<RuntimeBinary> binaries;  // path and kind: the reactor opens and keys them
   // Every path a runtime may be at: watched for installs and upgrades.
   std::vector<BinaryCandidate> candidates;
+  WatchdogOptions watchdog;
 };
 
 // A binary found at start that a mechanism running cannot fully watch, and what it lacks.
@@ -65,6 +67,7 @@ struct ReactorStatus {
 
 struct ReactorStats {
   HoldStats holds;
+  WatchdogStats watchdog;
   uint64_t ringbufFull = 0, queueOverflow = 0, enterUnmatched = 0;
 };
 
@@ -101,6 +104,16 @@ class Reactor {
   std::string Key(int fd, RuntimeBinary& b);
   void RescanBinaries();
   void Forget(const InodeKey& file);
+  void OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uint32_t open);
+  void PublishBinaries();
+  // What the watchdog answered while it stood in, reported once its argv record is read.
+  void SyncWatchdogLog();
+  void OnWatchdogAnswer(const WatchdogAnswer& answer);
+  bool TakeWatchdogAnswer(const Record& enter, WatchdogAnswer& out);
+  uint64_t OldestAnswerable(const WatchdogAnswer& answer) const;
+  void PushWatchdogExec(Record rec, const WatchdogAnswer& answer);
+  void OnWatchdogGone();
+  void ParkGate(bool park);
   void ArmTimer();
   void Flush();
   std::string BinaryPath(int fd);
@@ -109,6 +122,8 @@ class Reactor {
   Deliver deliver_;
   BpfTracer bpf_;
   FanotifyGate gate_;
+  // Before holds_: its memory holds their slots.
+  WatchdogLink link_;
   BinaryWatch binaryWatch_;
   KernelKeys keys_;
   ArgvMatch argv_;
@@ -119,6 +134,9 @@ class Reactor {
   std::atomic<bool> stopping_{false};
   bool started_ = false;
   bool bpfRunning_ = false;
+  bool gateParked_ = false;
+  // Answers from the watchdog's log whose argv record has not been read yet.
+  std::vector<WatchdogAnswer> watchdogAnswers_;
 
   std::atomic<uint64_t> ringbufFull_{0}, queueOverflow_{0};
   std::chrono::steady_clock::time_point lastLossCheck_{};

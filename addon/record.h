@@ -23,6 +23,19 @@ enum class RecordKind {
   Lost,         // records the kernel or the reactor could not deliver
   Binary,       // a runtime binary appeared at a candidate path, or is gone from all of them
   ExecFailed,   // an exec that looked like a runtime's failed; status holds its errno
+  WatchdogAnswered,  // a held exec the watchdog answered for a stalled reactor; allowed: its answer
+  Watchdog,     // the watchdog stood in for a stalled reactor, handed back, exited or could not start
+};
+
+// Exec: whether the watchdog answered it at its permission check, and how.
+enum class WatchdogVerdict { None, Allowed, Denied };
+
+struct WatchdogFacts {
+  std::string change;     // "takeover", "back", "exited", "unavailable"
+  std::string message;
+  uint64_t waitedNs = 0;  // takeover: how long the oldest exec it found pending had waited
+  uint64_t allowed = 0, denied = 0;  // back: its answers the kernel took, while it stood in
+  int32_t pid = 0;        // the watchdog's, when we spawned it
 };
 
 // Where an exec's argv came from.
@@ -34,7 +47,8 @@ struct Record {
   uint32_t flags = 0;
   uint64_t cookie = 0;       // Exec: non-zero while held; GateExpired: which one
   bool held = false;
-  bool allowed = false;      // GateExpired: what the deadline answered
+  bool allowed = false;      // GateExpired, WatchdogAnswered: what the deadline or the watchdog answered
+  WatchdogVerdict watchdog = WatchdogVerdict::None;  // Exec
   ArgvSource argvSource = ArgvSource::None;
   std::vector<std::string> argv;
   std::string filename;      // exec'd path as written, or entrypoint path
@@ -49,6 +63,7 @@ struct Record {
   // exitKind its enum oci_binary_kind; reason: why it could not be marked.
   std::string runtime;
   bool present = false;
+  WatchdogFacts facts;       // Watchdog
 };
 
 using Batch = std::vector<Record>;

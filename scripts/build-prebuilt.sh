@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds prebuilds/linux-<arch>/ocinotify.node: the addon with libbpf, libelf and zlib linked
-# in statically, so that it needs nothing beyond libc and libstdc++ at run time.
+# in statically, so that it needs nothing beyond libc and libstdc++ at run time; and beside it
+# ocinotify-watchdog, the process the addon spawns (libstdc++ linked in: it needs only libc).
 #
 #   scripts/build-prebuilt.sh [x64|arm64]      (default: this machine's architecture)
 #
@@ -24,6 +25,7 @@ work=$static/$arch
 prefix=$work/prefix
 jobs=$(nproc)
 out=prebuilds/linux-$arch/ocinotify.node
+watchdog=prebuilds/linux-$arch/ocinotify-watchdog
 
 case $arch in
 x64) triplet=x86_64-linux-gnu ;;
@@ -118,27 +120,29 @@ build_addon() {
 	(cd "$dir" && OCINOTIFY_STATIC_PREFIX="$prefix" npx node-gyp rebuild --silent --arch="$arch")
 	mkdir -p "$(dirname "$out")"
 	"$triplet-strip" --strip-unneeded -o "$out.tmp" "$dir/build/Release/ocinotify.node"
+	"$triplet-strip" -o "$watchdog.tmp" "$dir/build/Release/ocinotify-watchdog"
 	mv "$out.tmp" "$out"
+	mv "$watchdog.tmp" "$watchdog"
 }
 
 # The promise of the prebuilt: the right machine, no shared library beyond the C and C++ runtimes.
 check_result() {
-	local machine needed extra
-	machine=$(readelf -h "$out" | sed -n 's/^ *Machine: *//p')
+	local file=$1 allowed=$2 machine needed extra
+	machine=$(readelf -h "$file" | sed -n 's/^ *Machine: *//p')
 	case $arch:$machine in
 	x64:*X86-64* | arm64:AArch64) ;;
 	*)
-		echo "build-prebuilt: $out is for $machine, not $arch" >&2
+		echo "build-prebuilt: $file is for $machine, not $arch" >&2
 		exit 1
 		;;
 	esac
-	needed=$(readelf -d "$out" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
-	extra=$(grep -vE '^(libc|libm|libstdc\+\+|libgcc_s)\.so\.[0-9]+$|^ld-linux' <<<"$needed" || true)
+	needed=$(readelf -d "$file" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+	extra=$(grep -vE "^($allowed)\.so\.[0-9]+\$|^ld-linux" <<<"$needed" || true)
 	if [ -n "$extra" ]; then
-		echo "build-prebuilt: $out needs $extra" >&2
+		echo "build-prebuilt: $file needs $extra" >&2
 		exit 1
 	fi
-	echo "$out ($machine, $(stat -c %s "$out") bytes) needs: $(tr '\n' ' ' <<<"$needed")"
+	echo "$file ($machine, $(stat -c %s "$file") bytes) needs: $(tr '\n' ' ' <<<"$needed")"
 }
 
 skel=$(build_bpf)
@@ -148,4 +152,5 @@ build_zlib
 build_libelf
 build_libbpf
 build_addon "$skel"
-check_result
+check_result "$out" 'libc|libm|libstdc\+\+|libgcc_s'
+check_result "$watchdog" 'libc|libm'

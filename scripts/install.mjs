@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const platform = `${process.platform}-${process.arch}`;
-const prebuilt = existsSync(new URL(`../prebuilds/${platform}/ocinotify.node`, import.meta.url));
+// The addon and the watchdog it spawns, side by side.
+const prebuilt = ['ocinotify.node', 'ocinotify-watchdog'].every((file) => existsSync(new URL(`../prebuilds/${platform}/${file}`, import.meta.url)));
 // The prebuilt addons are linked against glibc; musl (Alpine) builds its own.
 const glibc = Boolean(process.report?.getReport().header.glibcVersionRuntime);
 // npm sets it from --build-from-source; like prebuild-install, a list of package names works too.

@@ -16,7 +16,11 @@ export type DiagnosticCode =
   /** the pid the runtime's files name cannot be the container's init */
   | 'ERR_INIT_PID_REJECTED'
   /** the kernel saw the entrypoint exec'd by another pid than the one `create` reported */
-  | 'ERR_INIT_PID_MISMATCH';
+  | 'ERR_INIT_PID_MISMATCH'
+  /** the watchdog exited (killed, crashed); the watcher starts another */
+  | 'ERR_WATCHDOG_EXITED'
+  /** no watchdog could be started or reached: a stalled watcher holds runtimes until it runs again */
+  | 'ERR_WATCHDOG_UNAVAILABLE';
 
 export const DIAGNOSTIC_CODES: readonly DiagnosticCode[] = [
   ...ERROR_CODES.filter((c): c is Extract<DiagnosticCode, ErrorCode> => /^ERR_(ARGV|SPEC)_/.test(c)),
@@ -25,6 +29,8 @@ export const DIAGNOSTIC_CODES: readonly DiagnosticCode[] = [
   'ERR_PID_FILE',
   'ERR_INIT_PID_REJECTED',
   'ERR_INIT_PID_MISMATCH',
+  'ERR_WATCHDOG_EXITED',
+  'ERR_WATCHDOG_UNAVAILABLE',
 ];
 
 /**
@@ -64,7 +70,8 @@ export interface DiagnosticEvent {
   /** the container id, when the argv gave a valid one */
   id: string | null;
   bundle: string | null;
-  runtime: RuntimeSummary;
+  /** null for what concerns the watcher itself (ERR_WATCHDOG_*) */
+  runtime: RuntimeSummary | null;
   /** code-specific facts (paths, errno, annotation keys), each bounded */
   details: DiagnosticDetails;
 }
@@ -111,7 +118,7 @@ export interface DiagnosticContext {
   ts: bigint;
   id: string | null;
   bundle: string | null;
-  runtime: RuntimeSummary;
+  runtime: RuntimeSummary | null;
 }
 
 export function diagnostic(

@@ -62,6 +62,12 @@ export interface ContainerEvent {
   started?: boolean;
   /** `precreate` only: whether the runtime is held until the gate answers */
   held?: boolean;
+  /**
+   * `precreate` only: who answered the runtime's exec: the watcher (held: the gate's verdict or
+   * the deadline's), the watchdog (the watcher was stalled; `held: false`, reported once the watcher
+   * ran again; the timeout policy answered it), or nobody (`ebpf-only`: nothing is held).
+   */
+  heldBy?: 'watcher' | 'watchdog' | null;
   /** `precreate` only: the bundle's spec. Not serialised unless `includeSpec` is set: env holds secrets. */
   spec?: OciSpec | null;
 }
@@ -86,6 +92,29 @@ export interface GateTimeoutEvent {
   id: string;
   /** what the deadline answered: true under fail-open */
   allowed: boolean;
+  /** who answered at the deadline: the watcher's reactor, or its watchdog when the reactor was stalled */
+  by: 'watcher' | 'watchdog';
+}
+
+/**
+ * The watcher's process did not run (stopped, traced, frozen, starved) and its watchdog answered
+ * runtime execs meanwhile ('takeover'), until the watcher ran again ('back'). Both are emitted once
+ * the watcher runs again: `time` is then, `at` when it happened.
+ */
+export interface WatchdogEvent {
+  type: 'watchdog';
+  time: string;
+  change: 'takeover' | 'back';
+  /** CLOCK_MONOTONIC ns of the change, as a decimal string */
+  monotonicNs: string;
+  /** 'takeover': how long the oldest runtime exec the watchdog found pending had waited, in ms */
+  waitedMs?: number;
+  /** 'back': the watchdog's answers the kernel took while it stood in */
+  answered?: { allowed: number; denied: number };
+  /** 'back': how long it stood in, in ms */
+  durationMs?: number;
+  /** 'back': when the watchdog itself exited while standing in */
+  reason?: string;
 }
 
 /** A runtime binary appeared at a known or given path (installed, upgraded) or is gone from it. */

@@ -1,6 +1,6 @@
 export { ContainerWatcher, watch, type WatchOptions } from './watcher/index.js';
 export type { GateVerdict, TimeoutPolicy, TimeoutRule } from './watcher/gate.js';
-export type { ContainerEvent, GateTimeoutEvent, LifecycleType, LostEvent, ReadyEvent, RuntimeChangeEvent, RuntimeRef, WatchMode } from './events.js';
+export type { ContainerEvent, GateTimeoutEvent, LifecycleType, LostEvent, ReadyEvent, RuntimeChangeEvent, RuntimeRef, WatchdogEvent, WatchMode } from './events.js';
 export { decodeStatus } from './events.js';
 export { parseRuntimeArgv, isValidContainerId, runtimeNameOf, type RuntimeInvocation, type RuntimeName } from './argv.js';
 export { readBundleSpec, parseSpec, specAnnotations, specCandidates, MAX_SPEC_BYTES, type OciSpec } from './spec.js';

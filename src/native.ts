@@ -28,6 +28,8 @@ export interface ExecRecord extends TaskFields {
   /** non-zero while the exec is held by fanotify */
   cookie: number;
   held: boolean;
+  /** the watchdog's answer, when it answered this exec at its permission check for a stalled reactor */
+  watchdog: 'allowed' | 'denied' | null;
   argvSource: 'none' | 'sys_enter' | 'sched_exec' | 'proc';
   binary: string;
   argv: string[];
@@ -52,6 +54,30 @@ export interface GateExpiredRecord {
   cookie: number;
   /** what the deadline answered */
   allowed: boolean;
+}
+
+/** A held exec the watchdog answered, the reactor having stalled past its deadline. */
+export interface WatchdogAnsweredRecord {
+  kind: 'watchdog-answered';
+  cookie: number;
+  allowed: boolean;
+}
+
+/** The watchdog stood in for a stalled reactor ('takeover', then 'back'), exited, or could not start. */
+export interface WatchdogRecord {
+  kind: 'watchdog';
+  /** CLOCK_MONOTONIC ns of the change (a takeover is told only once the reactor runs again) */
+  ts: bigint;
+  change: 'takeover' | 'back' | 'exited' | 'unavailable';
+  /** 'exited', 'unavailable', a 'back' the watchdog did not give: what happened */
+  message: string;
+  /** 'takeover': how long the oldest exec it found pending had waited */
+  waitedNs: number;
+  /** 'back': its answers the kernel took while it stood in */
+  allowed: number;
+  denied: number;
+  /** the watchdog's pid when the watcher spawned it, else 0 */
+  pid: number;
 }
 
 export interface LostRecord {
@@ -87,7 +113,9 @@ export type NativeRecord =
   | GateExpiredRecord
   | LostRecord
   | BinaryRecord
-  | ExecFailedRecord;
+  | ExecFailedRecord
+  | WatchdogAnsweredRecord
+  | WatchdogRecord;
 
 /** enum oci_exit_kind of bpf/ocinotify.h: whose exit an 'exit' record reports. */
 export interface ExitKinds {
@@ -149,6 +177,12 @@ export interface NativeOptions {
   binaries: { path: string; kind: number }[];
   /** every path a runtime may appear at: watched for installs and upgrades */
   candidates: { path: string; runtime: string; kind: number }[];
+  /**
+   * The process that answers held and new execs while the reactor is stalled (src/watcher/index.ts):
+   * spawned beside the addon, or the sidecar listening at socket; allowCreations: what it answers
+   * a creation, reading no bundle.
+   */
+  watchdog: { enabled: boolean; allowCreations: boolean; socket: string };
 }
 
 export interface NativeStatus {
@@ -170,6 +204,15 @@ export interface NativeStats {
   ringbufFull: number;
   queueOverflow: number;
   enterUnmatched: number;
+  /** held execs whose answer the kernel took from the watchdog */
+  answeredByWatchdog: number;
+  /** the watchdog's pid when the watcher spawned it and it runs, else 0 */
+  watchdogPid: number;
+  watchdogStarts: number;
+  watchdogTakeovers: number;
+  /** answers the watchdog gave while it stood in, that the kernel took */
+  watchdogAllowed: number;
+  watchdogDenied: number;
 }
 
 export interface NativeWatcher {

@@ -102,7 +102,8 @@ export function diagnosticProblems(value: unknown): Problems {
   const r = d.runtime;
   check(
     p,
-    isObject(r) &&
+    (r === null && String(d.code).startsWith('ERR_WATCHDOG_')) ||
+    (isObject(r) &&
       (r.name === null || RUNTIMES.includes(r.name as string)) &&
       typeof r.path === 'string' &&
       (r.path as string).length <= CLIPPED &&
@@ -113,7 +114,7 @@ export function diagnosticProblems(value: unknown): Problems {
       r.argv.length <= ARGV_HEAD + ARGV_TAIL &&
       r.argv.every((a) => typeof a === 'string' && a.length <= CLIPPED) &&
       r.argc === r.argv.length + (r.argvOmitted as number) &&
-      typeof r.argvClipped === 'boolean',
+      typeof r.argvClipped === 'boolean'),
     `runtime ${JSON.stringify(r).slice(0, 300)}`,
   );
   const details = d.details;

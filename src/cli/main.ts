@@ -8,7 +8,7 @@ import { listContainers, type ListedContainer } from './list.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { MetricsAddressError, MetricsListenError, parseMetricsAddress, serveMetrics, WatcherMetrics } from './metrics.js';
 import { OciNotifyError } from '../errors.js';
-import type { ContainerEvent, GateTimeoutEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchMode } from '../events.js';
+import type { ContainerEvent, GateTimeoutEvent, LostEvent, ReadyEvent, RuntimeChangeEvent, WatchdogEvent, WatchMode } from '../events.js';
 import type { TimeoutPolicy } from '../watcher/gate.js';
 import type { DiagnosticEvent } from '../diagnostics.js';
 import { loadAddon } from '../native.js';
@@ -33,6 +33,9 @@ watch options:
   --include-spec         put the full OCI spec in precreate events (holds env secrets)
   --on-timeout POLICY    what a held runtime gets when the budget expires: fail-open (default) | fail-closed
   --state-root DIR       also scan this runtime state root (a runtime's --root) at start (repeatable)
+  --watchdog-socket PATH answer for a stalled watcher through the sidecar listening at PATH
+                         (ocinotify-watchdog --listen PATH) instead of a watchdog of its own
+  --no-watchdog          no watchdog: a stopped watcher holds every runtime exec until it runs again
 
 list options:
   --json                 a JSON array on stdout
@@ -78,9 +81,13 @@ function parseWatch(args: string[]) {
       'on-timeout': { type: 'string', default: 'fail-open' },
       metrics: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'watchdog-socket': { type: 'string' },
+      'no-watchdog': { type: 'boolean', default: false },
     },
     strict: true,
   });
+  if (values['no-watchdog'] && values['watchdog-socket'] !== undefined)
+    throw new UsageError('--no-watchdog and --watchdog-socket exclude each other');
   if (!(LOG_LEVELS as readonly string[]).includes(values['log-level']))
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   if (!MODES.includes(values.mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}`);
@@ -98,6 +105,7 @@ function parseWatch(args: string[]) {
       includeSpec: values['include-spec'],
       stateRoots: values['state-root'],
       onTimeout: values['on-timeout'] as TimeoutPolicy,
+      watchdog: values['no-watchdog'] ? false : values['watchdog-socket'] === undefined ? true : { socket: values['watchdog-socket'] },
     },
   };
 }
@@ -129,6 +137,11 @@ async function runWatch(args: string[]): Promise<number> {
   const log = createLogger(logLevel);
   const stop = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+  // Stopped, the watcher would hold every runtime exec on the node until its watchdog stood in,
+  // a budget later each; and it would report nothing until resumed. Ctrl-C stops it.
+  process.on('SIGTSTP', () =>
+    log.warn('not stopping on Ctrl-Z (SIGTSTP): a stopped watcher would hold every runtime exec on this node for the gate budget; Ctrl-C ends it'),
+  );
   const watcher = new ContainerWatcher({ ...options, signal: stop.signal });
   let server: Server | null = null;
   if (metricsAddr) {
@@ -170,11 +183,22 @@ async function runWatch(args: string[]): Promise<number> {
   watcher.on('diagnostic', (e: DiagnosticEvent) => {
     if (json) out(JSON.stringify(e));
     // JSON.stringify escapes what argv or a path may hold: control characters, escape sequences.
-    log.warn(`${e.code} (${e.impact}) id=${JSON.stringify(e.id)} runtime pid ${e.runtime.pid}: ${JSON.stringify(e.message)}`);
+    const who = e.runtime === null ? '' : ` id=${JSON.stringify(e.id)} runtime pid ${e.runtime.pid}`;
+    log.warn(`${e.code} (${e.impact})${who}: ${JSON.stringify(e.message)}`);
   });
   watcher.on('gateTimeout', (e: GateTimeoutEvent) =>
-    log.warn(`gate budget expired for ${JSON.stringify(e.id)}: ${e.allowed ? 'allowed (fail-open)' : 'denied (fail-closed)'}`),
+    log.warn(
+      `gate budget expired for ${JSON.stringify(e.id)}: ${e.allowed ? 'allowed (fail-open)' : 'denied (fail-closed)'}${e.by === 'watchdog' ? ' by the watchdog' : ''}`,
+    ),
   );
+  watcher.on('watchdog', (e: WatchdogEvent) => {
+    if (json) out(JSON.stringify(e));
+    if (e.change === 'takeover') log.warn(`the watcher was not running: its watchdog answered runtime execs (oldest waited ${e.waitedMs} ms)`);
+    else
+      log.warn(
+        `the watcher runs again after ${e.durationMs ?? '?'} ms: its watchdog allowed ${e.answered?.allowed ?? 0} and denied ${e.answered?.denied ?? 0} runtime execs${e.reason ? ` (${e.reason})` : ''}`,
+      );
+  });
   watcher.on('error', (err: Error) => log.error(`a record could not be processed: ${err.message}`));
   // Written as each event is emitted, not from an async iterator a microtask later: the line is
   // out before a held runtime is let go.

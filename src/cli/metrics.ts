@@ -130,6 +130,13 @@ export class WatcherMetrics {
     out.push(`ocinotify_runtimes_held ${stats.heldNow}`);
     family('ocinotify_containers_tracked', 'gauge', 'Containers followed until their exit.');
     out.push(`ocinotify_containers_tracked ${stats.containers}`);
+    family('ocinotify_watchdog_takeovers_total', 'counter', 'Times the watcher did not run and its watchdog answered runtime execs, told once it ran again.');
+    out.push(`ocinotify_watchdog_takeovers_total ${stats.watchdogTakeovers}`);
+    family('ocinotify_watchdog_answers_total', 'counter', 'Runtime execs the watchdog answered while it stood in, by answer.');
+    out.push(`ocinotify_watchdog_answers_total${labels({ answer: 'allow' })} ${stats.watchdogAllowed}`);
+    out.push(`ocinotify_watchdog_answers_total${labels({ answer: 'deny' })} ${stats.watchdogDenied}`);
+    family('ocinotify_watchdog_starts_total', 'counter', 'Watchdogs started (or sidecar connections made): more than one means one exited.');
+    out.push(`ocinotify_watchdog_starts_total ${stats.watchdogStarts}`);
     // The names Prometheus client libraries use for the same numbers.
     const memory = process.memoryUsage();
     family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.');

@@ -65,6 +65,7 @@ export class Enrich {
     const event = containerEvent('precreate', session, rec.ts, this.view);
     event.specError = specError;
     event.held = held;
+    event.heldBy = held ? 'watcher' : rec.watchdog ? 'watchdog' : null;
     Object.defineProperty(event, 'spec', { value: spec, enumerable: this.includeSpec });
     return event;
   }

@@ -1,7 +1,7 @@
 // The admission gate: a held `precreate` waits for the caller's verdict; the reactor answers
 // at the deadline (gateTimeoutMs) with the timeout policy that fits the container.
 import type { ContainerEvent } from '../events.js';
-import type { GateExpiredRecord, NativeWatcher } from '../native.js';
+import type { ExecRecord, GateExpiredRecord, NativeWatcher, WatchdogAnsweredRecord } from '../native.js';
 import type { Session } from './containers.js';
 import type { Report } from './report.js';
 
@@ -52,6 +52,17 @@ export interface GatePolicy {
   timeoutRules: readonly TimeoutRule[];
 }
 
+/**
+ * What the watchdog answers a creation whose policy it cannot know (it reads no bundle): allow
+ * only when every policy of the watcher would. A pause never makes fail-closed fail-open.
+ */
+export function watchdogAllowsCreations(policy: Pick<GatePolicy, 'onTimeout' | 'timeoutRules'>): boolean {
+  return policy.onTimeout === 'fail-open' && policy.timeoutRules.every((r) => r.onTimeout === 'fail-open');
+}
+
+/** Why a creation got no container when the watchdog answered it. */
+export const WATCHDOG_DENY_REASON = 'watchdog (fail-closed): the watcher was not running';
+
 export class Gate {
   /** held precreates by fanotify cookie, until answered or expired */
   private readonly heldByCookie = new Map<number, Session>();
@@ -65,9 +76,11 @@ export class Gate {
   ) {}
 
   /** Reports a `precreate`; a held one's runtime then waits for the gate's verdict. */
-  admit(event: ContainerEvent, session: Session, cookie: number): void {
+  admit(event: ContainerEvent, session: Session, rec: Pick<ExecRecord, 'cookie' | 'watchdog'>): void {
+    const { cookie } = rec;
     if (!event.held) {
       this.report.publish(event);
+      if (rec.watchdog === 'denied') this.deny(session, WATCHDOG_DENY_REASON);
       return;
     }
     // A listener's exception must not skip the gate.
@@ -78,7 +91,10 @@ export class Gate {
     }
     const fallback = this.policy.onTimeout;
     const policy = timeoutPolicyFor(event, fallback, this.policy.timeoutRules);
-    if (policy !== fallback) this.native.setExpiryVerdict(cookie, policy === 'fail-open');
+    // The reactor's deadline answers the fallback unless told; the watchdog answers a creation
+    // whose policy it was not told as it would any creation (watchdogAllowsCreations).
+    if (policy !== fallback || (policy === 'fail-open' && !watchdogAllowsCreations(this.policy)))
+      this.native.setExpiryVerdict(cookie, policy === 'fail-open');
     // A gate that throws or rejects gave no verdict: its container gets what a timeout would.
     const noVerdict: Verdict = { allow: policy === 'fail-open', reason: 'gate failed' };
     this.heldByCookie.set(cookie, session);
@@ -95,13 +111,14 @@ export class Gate {
     );
   }
 
-  /** The reactor answered at the deadline. */
-  expired(rec: GateExpiredRecord): void {
+  /** The reactor answered at the deadline, or its watchdog did, the reactor being stalled. */
+  expired(rec: GateExpiredRecord | WatchdogAnsweredRecord): void {
     const session = this.heldByCookie.get(rec.cookie);
     this.heldByCookie.delete(rec.cookie);
     if (session === undefined) return;
-    if (!rec.allowed) this.deny(session, 'gate timeout (fail-closed)');
-    this.report.gateTimeout({ id: session.id, allowed: rec.allowed });
+    const by = rec.kind === 'gate-expired' ? 'watcher' : 'watchdog';
+    if (!rec.allowed) this.deny(session, by === 'watcher' ? 'gate timeout (fail-closed)' : WATCHDOG_DENY_REASON);
+    this.report.gateTimeout({ id: session.id, allowed: rec.allowed, by });
   }
 
   private settle(session: Session, cookie: number, verdict: Verdict): void {

@@ -2,7 +2,7 @@
 // port, chooses the mode, and hands each record to its seam: sessions.ts (runtime execs),
 // lifecycle.ts (exits, init execs), gate.ts (deadlines); existing.ts runs the snapshot.
 import { EventEmitter, on } from 'node:events';
-import type { ContainerEvent, LostEvent, WatchMode } from '../events.js';
+import type { ContainerEvent, LostEvent, WatchdogEvent, WatchMode } from '../events.js';
 import { CREATION_VERBS, START_VERB } from '../argv.js';
 import { OciNotifyError } from '../errors.js';
 import { hostView, ownPidns, type HostView } from '../host/proc.js';
@@ -13,11 +13,12 @@ import { applyBinaryChange, unwatchedAtStart } from './binaries.js';
 import { Containers } from './containers.js';
 import { Enrich } from './enrich.js';
 import { Existing } from './existing.js';
-import { Gate, type GateVerdict, type TimeoutPolicy, type TimeoutRule } from './gate.js';
+import { Gate, watchdogAllowsCreations, type GatePolicy, type GateVerdict, type TimeoutPolicy, type TimeoutRule } from './gate.js';
 import { Lifecycle } from './lifecycle.js';
 import { livePort, type Port } from './port.js';
 import type { Report } from './report.js';
 import { Sessions } from './sessions.js';
+import { WatchdogReport } from './watchdog.js';
 
 export interface WatchOptions {
   /** 'auto' (default) picks the strongest mode the kernel and privileges allow. */
@@ -46,6 +47,14 @@ export interface WatchOptions {
   stateRoots?: readonly string[];
   /** Make `precreate` events carry the full spec when serialised (it holds the env: secrets). */
   includeSpec?: boolean;
+  /**
+   * A process apart from this one that answers held and new runtime execs with the timeout
+   * policy when this process does not run (stopped, traced, frozen, starved), so that no runtime
+   * on the node waits longer than the budget; it exits with this process. true (default): spawned
+   * beside the addon, in a session of its own. `{ socket }`: the sidecar listening there
+   * (`ocinotify-watchdog --listen`), outside this process's cgroup. false: none. Needs fanotify.
+   */
+  watchdog?: boolean | { socket: string };
   signal?: AbortSignal;
 }
 
@@ -65,6 +74,7 @@ export class ContainerWatcher extends EventEmitter {
   private readonly sessions: Sessions;
   private readonly lifecycle: Lifecycle;
   private readonly gate: Gate;
+  private readonly watchdog: WatchdogReport;
   private readonly closed = new AbortController();
   private readonly onAbort = (): void => this.close();
 
@@ -92,12 +102,13 @@ export class ContainerWatcher extends EventEmitter {
       error: (err) => this.reportError(err),
       gateTimeout: (event) => this.emit('gateTimeout', event),
     };
+    this.watchdog = new WatchdogReport((event: WatchdogEvent) => this.emit('watchdog', event), report.diagnose);
     const enrich = new Enrich(view, report, options.includeSpec === true);
     this.lifecycle = new Lifecycle(view, this.mode, this.containers, this.native, report, enrich);
-    const policy = { gate: options.gate, onTimeout: options.onTimeout ?? DEFAULT_ON_TIMEOUT, timeoutRules: options.timeoutRules ?? [] };
+    const policy = gatePolicy(options);
     this.gate = new Gate(this.native, report, policy, (session, reason) => this.lifecycle.deny(session, reason));
     this.sessions = new Sessions(view, this.binaries, this.containers, this.native, report, {
-      creation: (session, rec, held) => this.gate.admit(enrich.precreate(session, rec, held), session, rec.cookie),
+      creation: (session, rec, held) => this.gate.admit(enrich.precreate(session, rec, held), session, rec),
       step: (rec, runtime, invocation) => this.lifecycle.onStep(rec, runtime, invocation),
     });
     const unwatched = unwatchedAtStart(this.binaries, this.native.status.binaryErrors);
@@ -174,7 +185,10 @@ export class ContainerWatcher extends EventEmitter {
         this.sessions.execFailed(rec.pid);
         return this.lifecycle.onExecFailed(rec);
       case 'gate-expired':
+      case 'watchdog-answered':
         return this.gate.expired(rec);
+      case 'watchdog':
+        return this.watchdog.onRecord(rec);
       case 'lost': {
         const event: LostEvent = { type: 'lost', time: new Date().toISOString(), count: rec.count, reason: rec.reason };
         this.emit('lost', event);
@@ -197,6 +211,10 @@ export class ContainerWatcher extends EventEmitter {
   }
 }
 
+function gatePolicy(options: WatchOptions): GatePolicy {
+  return { gate: options.gate, onTimeout: options.onTimeout ?? DEFAULT_ON_TIMEOUT, timeoutRules: options.timeoutRules ?? [] };
+}
+
 /** What the reactor is asked for: every option it takes is built here. */
 function nativeOptions(
   options: WatchOptions,
@@ -215,6 +233,11 @@ function nativeOptions(
     names: execNames(host.binaries),
     binaries: host.binaries.map((r) => ({ path: r.path, kind: BINARY_KIND[r.kind] })),
     candidates: runtimeCandidates(host.discover).map((c) => ({ ...c, kind: BINARY_KIND[c.kind] })),
+    watchdog: {
+      enabled: options.watchdog !== false,
+      allowCreations: watchdogAllowsCreations(gatePolicy(options)),
+      socket: typeof options.watchdog === 'object' ? options.watchdog.socket : '',
+    },
   };
 }
 

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { Recorder, criAnnotations, lifecycle, until, type Lab } from '../kit/index.js';
+import { Recorder, criAnnotations, lifecycle, tail, until, type Lab } from '../kit/index.js';
 import type { PodmanLab } from './managers.js';
 
 /** A JSON line of the agent's, as far as the tests read it. */
@@ -37,6 +37,13 @@ export function agentLines(file: string, unwrap: (line: string) => string | unde
   }
 }
 
+/** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
+export const POD_PRIVILEGES = [
+  '--cap-add', 'SYS_ADMIN,SYS_PTRACE,BPF,PERFMON,DAC_READ_SEARCH',
+  '--security-opt', 'seccomp=unconfined',
+  '--security-opt', 'apparmor=unconfined',
+];
+
 /** The agent's container name under podman. */
 export const AGENT = 'ocinotify-agent';
 
@@ -53,6 +60,26 @@ export function agentRootfs(dir: string, mountPoints: readonly string[]): string
 /** The image's content as podman volumes: the host's /usr and the package at packageDir. */
 export function imageVolumes(packageDir: string): string[] {
   return ['-v', '/usr:/usr:ro', '-v', `${REPO}:${packageDir}:ro`];
+}
+
+/**
+ * Runs the agent as in-pod.test.ts does (the DaemonSet's privileges, by hand): `watch --json
+ * --host-root /host` and watchArgs, its lines in out/events.ndjson, its stderr in
+ * out/stderr.log; resolves once it is ready.
+ */
+export async function runAgent(podman: PodmanLab, rootfs: string, out: string, watchArgs: string[] = [], volumes: string[] = []): Promise<void> {
+  const watch = ['node', '/ocinotify/bin/ocinotify', 'watch', '--json', '--host-root', '/host', ...watchArgs].join(' ');
+  await podman.podman([
+    'run', '-d', '--name', AGENT, '--cgroup-parent', `/${podman.cgroupParent}`,
+    ...POD_PRIVILEGES,
+    ...imageVolumes('/ocinotify'),
+    '-v', '/:/host:ro,rslave',
+    '-v', `${out}:/out`,
+    ...volumes,
+    '--rootfs', rootfs,
+    '/bin/sh', '-c', `exec ${watch} >/out/events.ndjson 2>/out/stderr.log`,
+  ]);
+  await until(() => agentLines(join(out, 'events.ndjson')).some((l) => l.type === 'ready'), () => `the agent to be ready: ${tail(join(out, 'stderr.log'), 20)}`, 20_000);
 }
 
 /** Stops the agent and removes what podman and the lab made. */

@@ -51,8 +51,8 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
     const found = obs.diagnosticsWith(marker);
     expect(found.map((d) => [d.code, d.impact])).toEqual([[code, 'ignored']]);
     expect(found[0]!.id).toBeNull();
-    expect(found[0]!.runtime.euid).toBe(0);
-    expect(found[0]!.runtime.path).toBe(RUNC);
+    expect(found[0]!.runtime!.euid).toBe(0);
+    expect(found[0]!.runtime!.path).toBe(RUNC);
     expect(obs.events.slice(before).filter((e) => e.bundle?.includes(marker) || e.runtime.argv.some((a) => a.includes(marker)))).toEqual([]);
   }
 
@@ -114,7 +114,7 @@ describe.skipIf(!privileged())('hostile runtime argv, exec\'d for real', () => {
     await obs.fence(lab);
     const found = obs.diagnosticsWith(marker);
     expect(found.map((d) => d.code)).toEqual(['ERR_ARGV_INVALID_ID']);
-    expect(found[0]!.runtime.argvClipped).toBe(true);
+    expect(found[0]!.runtime!.argvClipped).toBe(true);
     expect(JSON.stringify(found[0]).length).toBeLessThan(8192);
   });
 

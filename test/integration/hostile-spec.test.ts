@@ -80,7 +80,7 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
     const d = obs.diagnosticsOf(id)[0]!;
     expect(d.details.candidates).toEqual([join(bundle, 'config.json'), join(bundle, 'userdata', 'config.json')]);
     expect(d.bundle).toBe(bundle);
-    expect(d.runtime.pid).toBe(precreateOf(id).runtime.pid);
+    expect(d.runtime!.pid).toBe(precreateOf(id).runtime.pid);
   });
 
   it('config.json empty: ERR_SPEC_EMPTY', async () => {

@@ -39,7 +39,7 @@ export class Observer extends Recorder {
 
   /** Diagnostics whose runtime argv holds needle: for execs without a valid id. */
   diagnosticsWith(needle: string): DiagnosticEvent[] {
-    return this.diagnostics.filter((d) => d.runtime.argv.some((a) => a.includes(needle)));
+    return this.diagnostics.filter((d) => d.runtime?.argv.some((a) => a.includes(needle)));
   }
 
   types(id: string): string[] {

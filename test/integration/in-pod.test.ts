@@ -4,16 +4,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, privileged, tail, until } from '../kit/index.js';
-import { AGENT, agentLines, agentRootfs, expectFollowedFromHost, imageVolumes, removeAgent, type AgentLine } from './agent-pod.js';
+import { Lab, privileged } from '../kit/index.js';
+import { agentLines, agentRootfs, expectFollowedFromHost, removeAgent, runAgent, type AgentLine } from './agent-pod.js';
 import { PodmanLab } from './managers.js';
-
-/** What a DaemonSet's securityContext gives the agent (README, "Running in a pod"). */
-export const POD_PRIVILEGES = [
-  '--cap-add', 'SYS_ADMIN,SYS_PTRACE,BPF,PERFMON,DAC_READ_SEARCH',
-  '--security-opt', 'seccomp=unconfined',
-  '--security-opt', 'apparmor=unconfined',
-];
 
 describe.skipIf(!privileged())('the watcher in a pod', () => {
   let podman: PodmanLab;
@@ -28,16 +21,7 @@ describe.skipIf(!privileged())('the watcher in a pod', () => {
     const rootfs = agentRootfs(podman.dir, ['host', 'ocinotify', 'out']);
     out = join(podman.dir, 'out');
     mkdirSync(out);
-    await podman.podman([
-      'run', '-d', '--name', AGENT, '--cgroup-parent', `/${podman.cgroupParent}`,
-      ...POD_PRIVILEGES,
-      ...imageVolumes('/ocinotify'),
-      '-v', '/:/host:ro,rslave',
-      '-v', `${out}:/out`,
-      '--rootfs', rootfs,
-      '/bin/sh', '-c', 'exec node /ocinotify/bin/ocinotify watch --json --host-root /host >/out/events.ndjson 2>/out/stderr.log',
-    ]);
-    await until(() => lines().some((l) => l.type === 'ready'), () => `the agent to be ready: ${tail(join(out, 'stderr.log'), 20)}`, 20_000);
+    await runAgent(podman, rootfs, out);
   }, 60_000);
 
   afterAll(() => removeAgent(podman, lab));

@@ -113,7 +113,7 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
     // The gate saw the unprivileged execs and let them pass without a hold.
     expect(rec.watcher.stats().answeredNative - passedBefore).toBeGreaterThan(0);
     expect(rec.of(id), `create: ${created}; start: ${started}`).toEqual([]);
-    expect(diagnostics.filter((d) => d.runtime.argv.includes(id))).toEqual([]);
+    expect(diagnostics.filter((d) => d.runtime?.argv.includes(id))).toEqual([]);
     expect(rec.events.filter((e) => e.pod?.uid === `uid-${id}` || e.bundle === bundle)).toEqual([]);
 
     const live = `${id}-root`;
@@ -146,7 +146,7 @@ describe.skipIf(!privileged())('runtime execs by non-root users', () => {
     const out = await attempt([...SETPRIV, RUNC, '--root', userState, 'create', '--bundle', `/nonexistent/${marker}`, 'a/b']);
     expect(out).not.toBe('ok');
     await rec.fence(lab);
-    expect(diagnostics.filter((d) => d.runtime.argv.some((a) => a.includes(marker)))).toEqual([]);
+    expect(diagnostics.filter((d) => d.runtime?.argv.some((a) => a.includes(marker)))).toEqual([]);
   });
 
   it('uid 0 of a new user namespace (65534 outside) running runc makes no event', async () => {

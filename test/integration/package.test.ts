@@ -3,7 +3,7 @@
 // compiler, then used through `require`, `import` and `npx` to see a real runc container, and
 // type-checked by TypeScript consumers. make test-node-matrix runs it on each Node line.
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,11 +26,12 @@ function havePrebuilt(): boolean {
 
 // What a user's program does: start a watcher, create a container through /bin/sh (node's
 // spawn waits for the child's exec, and runc's exec is held until this process answers),
-// print the events of that container until its 'create'.
+// print the events of that container until its 'create', and whether its watchdog (an
+// executable beside the addon) runs.
 const WATCH = `
 const w = new ContainerWatcher();
 const seen = [];
-const done = (code) => { w.close(); console.log(JSON.stringify({ mode: w.mode, seen })); process.exit(code); };
+const done = (code) => { const watchdogPid = w.stats().watchdogPid; w.close(); console.log(JSON.stringify({ mode: w.mode, seen, watchdogPid })); process.exit(code); };
 w.on('event', (e) => { if (e.id === process.env.ID) { seen.push(e.type); if (e.type === 'create') done(0); } });
 const argv = ['-c', 'exec "$@"', 'sh', process.env.RUNC, '--root', process.env.RUNC_ROOT, 'create', '--bundle', process.env.BUNDLE, process.env.ID];
 spawn('/bin/sh', argv, { stdio: 'ignore' }).on('exit', (code) => { if (code !== 0) { console.error('runc create: ' + code); done(2); } });
@@ -89,7 +90,9 @@ describe.skipIf(!privileged() || !havePrebuilt() || VERDACCIO === null)(`npm ins
     const { stdout } = await run('npm', ['view', 'ocinotify', 'version', 'dist.tarball', '--json'], { cwd: app, env });
     expect(JSON.parse(stdout)).toEqual({ version: VERSION, 'dist.tarball': `${registry!.url}ocinotify/-/ocinotify-${VERSION}.tgz` });
     const pkg = join(app, 'node_modules', 'ocinotify');
-    expect(existsSync(join(pkg, 'prebuilds', `${process.platform}-${process.arch}`, 'ocinotify.node'))).toBe(true);
+    const prebuilt = join(pkg, 'prebuilds', `${process.platform}-${process.arch}`);
+    expect(existsSync(join(prebuilt, 'ocinotify.node'))).toBe(true);
+    expect(statSync(join(prebuilt, 'ocinotify-watchdog')).mode & 0o111).toBe(0o111);
     expect(existsSync(join(pkg, 'build'))).toBe(false);
     expect(readdirSync(join(app, 'node_modules')).filter((f) => !f.startsWith('.'))).toEqual(['ocinotify']);
   });
@@ -104,9 +107,10 @@ describe.skipIf(!privileged() || !havePrebuilt() || VERDACCIO === null)(`npm ins
       cwd: app,
       env: { ...env, ID: id, BUNDLE: bundle, RUNC, RUNC_ROOT: lab.stateRoot },
     });
-    const result = JSON.parse(stdout) as { mode: string; seen: string[] };
+    const result = JSON.parse(stdout) as { mode: string; seen: string[]; watchdogPid: number };
     expect(result.mode).toBe('full');
     expect(result.seen).toEqual(['precreate', 'create']);
+    expect(result.watchdogPid).toBeGreaterThan(0);
   });
 
   it('npx ocinotify doctor', async () => {
@@ -145,6 +149,7 @@ describe.skipIf(!privileged() || !havePrebuilt() || VERDACCIO === null)(`npm ins
       cwd: other,
       env: { ...process.env, ...npmEnv },
     });
-    expect(existsSync(join(other, 'node_modules', 'ocinotify', 'build', 'Release', 'ocinotify.node'))).toBe(true);
+    for (const built of ['ocinotify.node', 'ocinotify-watchdog'])
+      expect(existsSync(join(other, 'node_modules', 'ocinotify', 'build', 'Release', built)), built).toBe(true);
   });
 });

@@ -30,19 +30,42 @@ export function execRuntime(binary: string, argv: string[], log: string, cwd?: s
   });
 }
 
-/** Runs a shell command that reports its own wall time in ms, independent of our event loop. */
-export function timedShell(script: string): Promise<{ code: number; ms: number; stderr: string }> {
+/**
+ * Runs a shell command that reports its own wall time in ms, independent of our event loop, and
+ * when it ended (endedAt, epoch ms: Date.now()'s clock).
+ * In a process group of its own, SIGKILLed whole after killAfterMs (code -1, killed): a runtime
+ * blocked at a permission check that nobody answers yields only to SIGKILL, and the test must not
+ * wait for it.
+ */
+export interface Timed {
+  code: number;
+  ms: number;
+  endedAt: number;
+  stderr: string;
+  killed: boolean;
+}
+
+export function timedShell(script: string, killAfterMs = 120_000): Promise<Timed> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', `s=$(date +%s%N); ${script}; rc=$?; e=$(date +%s%N); echo "$rc $(( (e - s) / 1000000 ))"`], {
+    const child = spawn('/bin/sh', ['-c', `s=$(date +%s%N); ${script}; rc=$?; e=$(date +%s%N); echo "$rc $(( (e - s) / 1000000 )) $(( e / 1000000 ))"`], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    let killed = false;
+    const started = Date.now();
+    const limit = setTimeout(() => {
+      killed = true;
+      process.kill(-child.pid!, 'SIGKILL');
+    }, killAfterMs);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('close', () => {
-      const [code, ms] = out.trim().split('\n').pop()!.split(' ').map(Number);
-      resolve({ code: code ?? -1, ms: ms ?? -1, stderr: err });
+      clearTimeout(limit);
+      if (killed) return resolve({ code: -1, ms: Date.now() - started, endedAt: Date.now(), stderr: err, killed });
+      const [code, ms, endedAt] = out.trim().split('\n').pop()!.split(' ').map(Number);
+      resolve({ code: code ?? -1, ms: ms ?? -1, endedAt: endedAt ?? -1, stderr: err, killed });
     });
   });
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUNC, busyboxRootfs, writeBundle } from './bundle.js';
-import { execRuntime, sq, timedShell } from './exec.js';
+import { execRuntime, sq, timedShell, type Timed } from './exec.js';
 import { sleep } from './wait.js';
 
 /** Root, and the tools the tests drive. Under CI=true a test that cannot run fails instead of skipping. */
@@ -85,12 +85,12 @@ export async function deleteWhenStopped(binary: string, global: string[], id: st
 
 /**
  * runc on lab's state root, timed by the shell itself (timedShell): the measurement does not
- * depend on our event loop. runc's stdio goes to the lab's log, never to timedShell's pipe,
+ * depend on our event loop; SIGKILLed after killAfterMs. runc's stdio goes to the lab's log, never to timedShell's pipe,
  * which a container init would inherit.
  */
-export function timedRunc(lab: Lab, args: string[]): Promise<{ code: number; ms: number; stderr: string }> {
+export function timedRunc(lab: Lab, args: string[], killAfterMs?: number): Promise<Timed> {
   const cmd = [RUNC, '--root', lab.stateRoot, ...args].map(sq).join(' ');
-  return timedShell(`${cmd} </dev/null >>${sq(lab.log)} 2>&1`);
+  return timedShell(`${cmd} </dev/null >>${sq(lab.log)} 2>&1`, killAfterMs);
 }
 
 /** runc state's status of id, or null when runc knows no such container. */

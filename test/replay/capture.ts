@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ContainerWatcher, type LifecycleType } from '../../src/index.js';
 import { moveHugetlbToV1 } from '../integration/host-setup.js';
+import { ptraceStopThread } from '../integration/pauses.js';
 import { PodmanLab } from '../integration/managers.js';
 import { Containerd, K8S_NAMESPACE } from '../kit/containerd.js';
 import { containerConfig, CriClient, hostNetworkPod } from '../kit/cri/client.js';
@@ -98,7 +99,30 @@ function oneRuncLifecycle(begin: Begin, id: string): Promise<Capture> {
   });
 }
 
+/** Reactor threads are named so (addon/reactor.cc). */
+const REACTOR_THREAD = 'ocinotify';
+const REACTOR_STOPPED_MS = 1500;
+
 const DRIVERS: Record<string, (begin: Begin) => Promise<Capture>> = {
+  watchdog: (begin) =>
+    inLab(begin, async (lab, c) => {
+      const held = IDS.watchdogHeld;
+      const create = lab.runc(['create', '--bundle', await lab.bundle(held, SLEEP, criAnnotations(held)), held]);
+      await c.step(held, 'precreate');
+      const run = await lab.bundle(IDS.watchdogRun, ['/bin/true'], criAnnotations(IDS.watchdogRun));
+      // Only the reactor thread stops: this one, with its event loop, runs on.
+      const resume = await ptraceStopThread(process.pid, REACTOR_THREAD, REACTOR_STOPPED_MS);
+      try {
+        await lab.runc(['run', '--bundle', run, IDS.watchdogRun]);
+        await create;
+      } finally {
+        await resume();
+      }
+      await c.until('the hand-back', (emitted) => emitted.some((e) => e.on === 'watchdog' && e.payload.change === 'back'));
+      await c.step(IDS.watchdogRun, 'exit');
+      await lifecycle(c, (args) => lab.runc(args), held, ['start', held], () => lab.deleteExited(held));
+    }),
+
   runc: (begin) =>
     inLab(begin, async (lab, c) => {
       const cri = await lab.bundle(IDS.runcCri, SLEEP, criAnnotations(IDS.runcCri));

@@ -12,7 +12,7 @@ import type { NativeOptions, NativeRecord, NativeStatus, NativeWatcher } from '.
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/replay/', import.meta.url));
 
 /** The watcher's emissions a fixture keeps, beside the per-type copies of `event`. */
-export const CHANNELS = ['event', 'diagnostic', 'lost', 'runtime', 'gateTimeout', 'error'] as const;
+export const CHANNELS = ['event', 'diagnostic', 'lost', 'runtime', 'gateTimeout', 'watchdog', 'error'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export type ReadMethod = keyof HostReads;

@@ -23,6 +23,12 @@ const NO_STATS: NativeStats = {
   ringbufFull: 0,
   queueOverflow: 0,
   enterUnmatched: 0,
+  answeredByWatchdog: 0,
+  watchdogPid: 0,
+  watchdogStarts: 0,
+  watchdogTakeovers: 0,
+  watchdogAllowed: 0,
+  watchdogDenied: 0,
 };
 
 function readKey(method: string, args: readonly unknown[]): string {

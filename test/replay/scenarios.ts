@@ -29,6 +29,10 @@ export const IDS = {
   late: 'rp-late',
   fanotifyOnly: 'rp-fanotify-only',
   ebpfOnly: 'rp-ebpf-only',
+  /** held by the gate when the reactor stalls: the watchdog answers it */
+  watchdogHeld: 'rp-watchdog-held',
+  /** run while the reactor stalls: the watchdog answers its exec, the watcher reports it after */
+  watchdogRun: 'rp-watchdog-run',
 } as const;
 
 export const PODMAN_NAME = 'rp-podman';
@@ -147,8 +151,8 @@ export const SCENARIOS: readonly Scenario[] = [
       expect(typesOf(events, IDS.slowClosed)).toEqual(['precreate', 'denied']);
       expect(events.find((e) => e.id === IDS.slowClosed && e.type === 'denied')!.reason).toBe('gate timeout (fail-closed)');
       const timeouts = emitted.filter((e) => e.on === 'gateTimeout').map((e) => e.payload);
-      expect(timeouts).toContainEqual({ id: IDS.slowOpen, allowed: true });
-      expect(timeouts).toContainEqual({ id: IDS.slowClosed, allowed: false });
+      expect(timeouts).toContainEqual({ id: IDS.slowOpen, allowed: true, by: 'watcher' });
+      expect(timeouts).toContainEqual({ id: IDS.slowClosed, allowed: false, by: 'watcher' });
     },
   },
   {
@@ -192,6 +196,22 @@ export const SCENARIOS: readonly Scenario[] = [
       const changes = emitted.filter((e) => e.on === 'runtime' && String(e.payload.foundAt).endsWith(LATE_RUNC_SUFFIX));
       expect(changes.map((e) => e.payload.change)).toEqual(['added', 'removed']);
       expectFourSteps(eventsOf(emitted), IDS.late, 'runc', { runtime: { path: changes[0]!.payload.path } });
+    },
+  },
+  {
+    name: 'watchdog',
+    description:
+      'the reactor thread stopped 1.5 s (ptrace) with a creation held by a gate that never answers, and a runc run meanwhile: the watchdog answers both, the watcher reports them once it runs again',
+    options: { snapshot: false, gateTimeoutMs: 500 },
+    gate: { deny: [], hang: [IDS.watchdogHeld] },
+    check(emitted) {
+      const events = eventsOf(emitted);
+      expectFourSteps(events, IDS.watchdogRun, 'runc', { manager: 'containerd' }, false);
+      expect(events.find((e) => e.id === IDS.watchdogRun)!.heldBy).toBe('watchdog');
+      expectFourSteps(events, IDS.watchdogHeld, 'runc', { manager: 'containerd' });
+      const timeouts = emitted.filter((e) => e.on === 'gateTimeout').map((e) => e.payload);
+      expect(timeouts).toContainEqual({ id: IDS.watchdogHeld, allowed: true, by: 'watchdog' });
+      expect(emitted.filter((e) => e.on === 'watchdog').map((e) => e.payload.change)).toEqual(['takeover', 'back']);
     },
   },
 ];
