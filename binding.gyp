@@ -10,6 +10,7 @@
         "addon/pid_watch.cc",
         "addon/bpf_tracer.cc",
         "addon/binary_watch.cc",
+        "addon/exec_discovery.cc",
         "addon/fanotify_gate.cc",
         "addon/proc_argv.cc",
         "addon/read_in_root.cc"

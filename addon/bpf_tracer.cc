@@ -46,13 +46,14 @@ class TracefsForAttach {
 
 BpfTracer::~BpfTracer() { Close(); }
 
-std::string BpfTracer::Open(uint32_t watcherPidns, const std::vector<std::string>& names,
+std::string BpfTracer::Open(uint32_t watcherPidns, uint32_t hostPidns, const std::vector<std::string>& names,
                             const std::vector<RuntimeBinary>& binaries, Sink sink) {
   libbpf_set_print(Quiet);
   sink_ = std::move(sink);
   skel_ = ocinotify_bpf__open();
   if (!skel_) return Failure("open BPF object", errno);
   skel_->rodata->watcher_pidns = watcherPidns;
+  skel_->rodata->host_pidns = hostPidns;
   int err = ocinotify_bpf__load(skel_);
   if (err) return Failure("load BPF programs (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, and BTF)", err);
   for (const auto& name : names) AddName(name, name == "conmon" ? OCI_BIN_MONITOR : OCI_BIN_RUNTIME);

@@ -26,7 +26,7 @@ class BpfTracer {
 
   ~BpfTracer();
   // Returns "" on success, else why the kernel side cannot run.
-  std::string Open(uint32_t watcherPidns, const std::vector<std::string>& names,
+  std::string Open(uint32_t watcherPidns, uint32_t hostPidns, const std::vector<std::string>& names,
                    const std::vector<RuntimeBinary>& binaries, Sink sink);
   int EpollFd() const;
   void Drain();

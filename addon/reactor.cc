@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "exec_discovery.h"
 #include "kernel_dev.h"
 
 namespace ocinotify {
@@ -85,7 +86,7 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     st.fanotifyError = "disabled";
   }
   if (opt_.useBpf) {
-    st.bpfError = bpf_.Open(opt_.watcherPidns, opt_.names, opt_.binaries,
+    st.bpfError = bpf_.Open(opt_.watcherPidns, opt_.hostPidns, opt_.names, opt_.binaries,
                             [this](const void* d, size_t n) { OnBpf(d, n); });
     if (st.bpfError.empty()) {
       st.bpf = true;
@@ -134,7 +135,11 @@ void Reactor::Run() {
     // is committed before its permission event is queued, so after this
     // drain every permission event read below has its argv here.
     bpf_.Drain();
-    if (binaries && binaryWatch_.Read()) RescanBinaries();
+    if (binaries) {
+      std::vector<FoundBinary> learnedGone;
+      if (binaryWatch_.Read(learnedGone)) RescanBinaries();
+      for (const auto& b : learnedGone) Forget(b);
+    }
     if (gate) OnPermEvents();
     for (int i = 0; i < n; i++)
       if (events[i].data.u64 == kTagWake) {
@@ -169,6 +174,7 @@ void Reactor::OnBpf(const void* data, size_t size) {
       rec.filename = CString(r.filename, OCI_FILENAME_LEN);
       rec.argvSource = enter ? ArgvSource::EnterTracepoint : ArgvSource::ExecTracepoint;
       if (!enter) {
+        if (hdr.flags & OCI_F_BY_NAME) LearnFromExec(rec, {r.inode.dev, r.inode.ino});
         for (const auto& b : opt_.binaries)
           if (b.dev == r.inode.dev && b.ino == r.inode.ino) rec.binary = b.path;
         batch_->push_back(std::move(rec));
@@ -253,35 +259,11 @@ void Reactor::OnPermEvents() {
   }
 }
 
-// A binary gone from every candidate path is forgotten, a new one marked and
-// keyed. Forgetting is safe for a runtime still running the old file: it can
-// only exec it again through /proc/self/exe or an fd (runc init), which needs
-// no hold, and BPF keeps such a re-exec in its session whether it knows the
-// inode or not (a replaced file has no links).
+// A new binary at a candidate path is marked and keyed, one gone from all of them forgotten.
 void Reactor::RescanBinaries() {
   std::vector<FoundBinary> added, gone;
   binaryWatch_.Rescan(added, gone);
-  auto record = [this](const FoundBinary& b, bool present, std::string error) {
-    Record rec;
-    rec.kind = RecordKind::Binary;
-    rec.task.ts_ns = MonotonicNs();
-    rec.binary = b.path;
-    rec.filename = b.foundAt;
-    rec.runtime = b.runtime;
-    rec.exitKind = b.kind;
-    rec.present = present;
-    rec.reason = std::move(error);
-    batch_->push_back(std::move(rec));
-  };
-  for (const auto& b : gone) {
-    if (gate_.Fd() >= 0) gate_.UnmarkFd(b.fd);
-    if (bpfRunning_) bpf_.RemoveBinary(b.dev, b.ino);
-    opt_.binaries.erase(std::remove_if(opt_.binaries.begin(), opt_.binaries.end(),
-                                       [&](const RuntimeBinary& r) { return r.dev == b.dev && r.ino == b.ino; }),
-                        opt_.binaries.end());
-    close(b.fd);
-    record(b, false, "");
-  }
+  for (const auto& b : gone) Forget(b);
   for (const auto& b : added) {
     std::string error = gate_.Fd() >= 0 ? gate_.MarkFd(b.fd) : "";
     if (bpfRunning_) {
@@ -289,8 +271,64 @@ void Reactor::RescanBinaries() {
       for (const auto& path : {b.path, b.foundAt}) bpf_.AddName(path.substr(path.rfind('/') + 1), b.kind);
     }
     opt_.binaries.push_back({b.path, b.kind, b.dev, b.ino});
-    record(b, true, std::move(error));
+    batch_->push_back(BinaryRecord(b, true, std::move(error)));
   }
+}
+
+// The first creation by a runtime the BPF side knew only by name (OCI_F_BY_NAME): that
+// creation is reported from the kernel's records alone, its later ones are held. Learnt from
+// a creation only: runc's init re-execs a sealed copy of itself (a private overlayfs mount,
+// a file of its own) under the same name, which must not become a runtime.
+void Reactor::LearnFromExec(const Record& exec, const BinaryKey& key) {
+  if (exec.task.euid != 0 || HoldFor(exec, opt_.holdVerbs) != Hold::Create) return;
+  for (const auto& b : opt_.binaries)
+    if (b.dev == key.dev && b.ino == key.ino) return;
+  const oci_task& t = exec.task;
+  std::string proc = t.vpid ? "/proc/" + std::to_string(t.vpid) : opt_.hostProc + "/" + std::to_string(t.pid);
+  ExecutedBinary exe = OpenExecuted(proc, key);
+  if (exe.fd < 0) return;  // gone already: learnt at its next creation
+  std::string error = gate_.Fd() >= 0 ? gate_.MarkFd(exe.fd) : "";
+  RuntimeBinary binary{exe.path, OCI_BIN_RUNTIME, key.dev, key.ino};
+  bpf_.AddBinary(binary);
+  opt_.binaries.push_back(binary);
+  FoundBinary found{exe.path, exe.path, exec.filename, OCI_BIN_RUNTIME, key.dev, key.ino, -1, t.mntns};
+  if (binaryWatch_.Fd() >= 0) binaryWatch_.WatchLearned(exe.fd, found);
+  close(exe.fd);
+  Record rec = BinaryRecord(found, true, std::move(error));
+  rec.task = t;
+  batch_->push_back(std::move(rec));
+}
+
+// A binary gone from every candidate path is forgotten, as is one learnt from an exec once
+// deleted or unmounted. Forgetting is safe for a runtime still running the old file: it can
+// only exec it again through /proc/self/exe or an fd (runc init), which needs no hold, and
+// BPF keeps such a re-exec in its session whether it knows the inode or not (a replaced file
+// has no links).
+void Reactor::Forget(const FoundBinary& b) {
+  if (b.fd >= 0) {
+    if (gate_.Fd() >= 0) gate_.UnmarkFd(b.fd);
+    close(b.fd);
+  }
+  if (bpfRunning_) bpf_.RemoveBinary(b.dev, b.ino);
+  opt_.binaries.erase(std::remove_if(opt_.binaries.begin(), opt_.binaries.end(),
+                                     [&](const RuntimeBinary& r) { return r.dev == b.dev && r.ino == b.ino; }),
+                      opt_.binaries.end());
+  batch_->push_back(BinaryRecord(b, false, ""));
+}
+
+Record Reactor::BinaryRecord(const FoundBinary& b, bool present, std::string error) {
+  Record rec;
+  rec.kind = RecordKind::Binary;
+  rec.task.ts_ns = MonotonicNs();
+  rec.task.mntns = b.mntns;
+  rec.flags = b.fd < 0 ? OCI_F_BY_NAME : 0;
+  rec.binary = b.path;
+  rec.filename = b.foundAt;
+  rec.runtime = b.runtime;
+  rec.exitKind = b.kind;
+  rec.present = present;
+  rec.reason = std::move(error);
+  return rec;
 }
 
 bool Reactor::Answer(uint64_t cookie, bool allow) { return holds_.Answer(cookie, allow); }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "argv_match.h"
+#include "binary_key.h"
 #include "binary_watch.h"
 #include "bpf_tracer.h"
 #include "fanotify_gate.h"
@@ -40,6 +41,8 @@ struct ReactorOptions {
   uint32_t maxHeld = 4096;           // more concurrent holds are answered at once
   uint32_t watcherPidns = 0;
   bool watcherInInitPidns = true;
+  std::string hostProc = "/proc";   // the host's procfs (under the host root, in a pod)
+  uint32_t hostPidns = 0;            // that procfs' pid namespace, 0: the initial one
   std::vector<std::string> names;    // runtime basenames
   std::vector<RuntimeBinary> binaries;  // path and kind: the reactor keys them
   // Every path a runtime may be at: watched for installs and upgrades.
@@ -85,6 +88,9 @@ class Reactor {
   void OnBpf(const void* data, size_t size);
   void OnPermEvents();
   void RescanBinaries();
+  void LearnFromExec(const Record& exec, const BinaryKey& key);
+  void Forget(const FoundBinary& binary);
+  Record BinaryRecord(const FoundBinary& binary, bool present, std::string error);
   void ArmTimer();
   void Flush();
   std::string BinaryPath(int fd);

@@ -1,0 +1,23 @@
+// Runtimes found from their first exec: a runtime binary nobody named (another mount
+// namespace - a kind node's -, an unlisted path, a new install) that the BPF side saw exec'd
+// by real root under a runtime's name (OCI_F_BY_NAME). Its first creation teaches us its
+// inode, through the process that runs it: from then on it is marked and keyed like a known
+// runtime, and its later creations are held.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "binary_key.h"
+
+namespace ocinotify {
+
+struct ExecutedBinary {
+  int fd = -1;       // O_RDONLY on the inode: how it is marked; the caller closes it
+  std::string path;  // as the runtime's own mount namespace names it
+};
+
+// Opens what procDir's process runs, if that is still the file the kernel reported (key):
+// the process may have exec'd again, or gone and its pid been reused. fd -1 otherwise.
+ExecutedBinary OpenExecuted(const std::string& procDir, const BinaryKey& key);
+
+}  // namespace ocinotify
