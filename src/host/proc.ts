@@ -7,14 +7,26 @@ export interface HostView {
   hostRoot: string;
   /** true when the watcher shares the host's pid namespace */
   inInitPidns: boolean;
+  /**
+   * The pid namespace of the host's /proc (a kind node's own, for a watcher in one of its pods):
+   * pids in events are as it sees them. 0 when unknown.
+   */
+  hostPidns: number;
+  /** The host's mount namespace (its pid 1's): a runtime in another one is in a nested node. 0 when unknown. */
+  hostMntns: number;
   reads: HostReads;
 }
 
-const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
+export const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
 
 /** How this process sees the host. */
 export function hostView(hostRoot: string, reads: HostReads): HostView {
-  return { hostRoot, inInitPidns: ownPidns(reads) === INIT_PIDNS_INO, reads };
+  const inInitPidns = ownPidns(reads) === INIT_PIDNS_INO;
+  // The host's /proc: ours in the initial pid namespace, else the host root's. A watcher in a pid
+  // namespace of its own without a host root has none: its host is the initial namespaces'.
+  const hostProc = inInitPidns ? '/proc' : hostRoot === '/' ? null : join(hostRoot, 'proc');
+  const ns = (name: string): number => (hostProc === null ? 0 : (inodeOrNull(reads, `${hostProc}/1/ns/${name}`) ?? 0));
+  return { hostRoot, inInitPidns, hostPidns: hostProc === null ? INIT_PIDNS_INO : ns('pid'), hostMntns: ns('mnt'), reads };
 }
 
 /** The inode of this process's pid namespace, 0 when unknown. */
