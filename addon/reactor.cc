@@ -288,10 +288,14 @@ void Reactor::LearnFromExec(const Record& exec, const BinaryKey& key) {
   ExecutedBinary exe = OpenExecuted(proc, key);
   if (exe.fd < 0) return;  // gone already: learnt at its next creation
   std::string error = gate_.Fd() >= 0 ? gate_.MarkFd(exe.fd) : "";
-  RuntimeBinary binary{exe.path, OCI_BIN_RUNTIME, key.dev, key.ino};
+  // The path it was exec'd by, when absolute: by now the process may run a private copy of
+  // the file (crun's bind mount of itself, whose path reads "/").
+  std::string path = exec.filename.rfind('/', 0) == 0 ? exec.filename : exe.path;
+  RuntimeBinary binary{path, OCI_BIN_RUNTIME, key.dev, key.ino};
   bpf_.AddBinary(binary);
   opt_.binaries.push_back(binary);
-  FoundBinary found{exe.path, exe.path, exec.filename, OCI_BIN_RUNTIME, key.dev, key.ino, -1, t.mntns};
+  std::string name = path.substr(path.rfind('/') + 1);
+  FoundBinary found{path, path, name, OCI_BIN_RUNTIME, key.dev, key.ino, -1, t.mntns};
   if (binaryWatch_.Fd() >= 0) binaryWatch_.WatchLearned(exe.fd, found);
   close(exe.fd);
   Record rec = BinaryRecord(found, true, std::move(error));

@@ -489,8 +489,11 @@ int exit_execveat(struct trace_event_raw_sys_exit *ctx)
 	return on_exec_exit(ctx->ret);
 }
 
+/* A runtime known by its inode is named by its file's name. One known only by its name is
+ * named by the path it was exec'd by: its own file may be a private copy by then (crun's
+ * bind mount of itself), and the path is what tells where it lives. */
 static __always_inline void emit_runtime_exec(struct task_struct *task, struct file *exe, __u32 kind,
-					      __u32 flags)
+					      __u32 flags, struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u32 zero = 0;
 	struct oci_runtime_rec *r = bpf_map_lookup_elem(&runtime_scratch, &zero);
@@ -505,8 +508,12 @@ static __always_inline void emit_runtime_exec(struct task_struct *task, struct f
 	r->inode.ino = BPF_CORE_READ(inode, i_ino);
 	r->argc = 0;
 	r->args_len = 0;
-	bpf_probe_read_kernel_str(r->filename, OCI_FILENAME_LEN,
-				  BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+	if (flags & OCI_F_BY_NAME)
+		bpf_probe_read_kernel_str(r->filename, OCI_FILENAME_LEN,
+					  (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
+	else
+		bpf_probe_read_kernel_str(r->filename, OCI_FILENAME_LEN,
+					  BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 	copy_arg_area(r, task);
 	submit_runtime_rec(r);
 }
@@ -553,7 +560,7 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 		flags = kind ? OCI_F_BY_NAME : 0;
 	}
 	if (kind) {
-		emit_runtime_exec(task, exe, kind, flags);
+		emit_runtime_exec(task, exe, kind, flags, ctx);
 		/* a runtime re-exec'ing itself (runc init, runsc gofer) stays
 		 * part of the session it descends from */
 		if (kind == OCI_BIN_RUNTIME && !lin) {

@@ -22,11 +22,12 @@ export const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
 /** How this process sees the host. */
 export function hostView(hostRoot: string, reads: HostReads): HostView {
   const inInitPidns = ownPidns(reads) === INIT_PIDNS_INO;
-  // The host's /proc: ours in the initial pid namespace, else the host root's. A watcher in a pid
-  // namespace of its own without a host root has none: its host is the initial namespaces'.
-  const hostProc = inInitPidns ? '/proc' : hostRoot === '/' ? null : join(hostRoot, 'proc');
-  const ns = (name: string): number => (hostProc === null ? 0 : (inodeOrNull(reads, `${hostProc}/1/ns/${name}`) ?? 0));
-  return { hostRoot, inInitPidns, hostPidns: hostProc === null ? INIT_PIDNS_INO : ns('pid'), hostMntns: ns('mnt'), reads };
+  // Without a host root the watcher is on the host: its own namespaces are the host's (pid 1's
+  // may not be open to it), and in a pid namespace of its own it has no host /proc: its host's
+  // pids are then the initial namespace's. With one, the host is what the host root's pid 1 runs in.
+  const init = hostRoot === '/' ? null : join(hostRoot, 'proc', '1');
+  const ns = (name: string): number => inodeOrNull(reads, init === null ? `/proc/self/ns/${name}` : `${init}/ns/${name}`) ?? 0;
+  return { hostRoot, inInitPidns, hostPidns: init === null ? INIT_PIDNS_INO : ns('pid'), hostMntns: ns('mnt'), reads };
 }
 
 /** The inode of this process's pid namespace, 0 when unknown. */

@@ -2,6 +2,7 @@
 // the containers found there are (the watcher's `existing` events, `ocinotify list`).
 import { join } from 'node:path';
 import type { RuntimeName } from '../argv.js';
+import { readBundleSpec, specAnnotations } from '../spec.js';
 import { hostPidOf, isNestedPidns } from './nested-pid.js';
 import { hostProcDir, startTimeOf, type HostView } from './proc.js';
 import type { HostReads } from './reads.js';
@@ -120,6 +121,16 @@ function readState(reads: HostReads, dir: string): StateFields | null {
   return null;
 }
 
+/** A bundle's annotations, when the state does not copy them (crun's): null when it cannot be read. */
+function bundleAnnotations(reads: HostReads, root: string, bundle: string | null): Record<string, string> | null {
+  if (bundle === null) return null;
+  try {
+    return specAnnotations(readBundleSpec(bundle, { root, cwd: null, readFile: reads.readFileInRoot }).spec).annotations;
+  } catch {
+    return null;
+  }
+}
+
 /** Every live container under the known state roots (and extra ones), as of now. */
 export function scanExisting(
   view: HostView,
@@ -148,7 +159,7 @@ export function scanExisting(
         stateDir,
         initPid: pid,
         bundle: state.bundle,
-        annotations: state.annotations,
+        annotations: state.annotations ?? bundleAnnotations(reads, root.base ?? view.hostRoot, state.bundle),
         started: !runsRuntime(reads, proc, runtimes),
         nodeMntns: root.mntns ?? (view.hostMntns || null),
       });

@@ -74,7 +74,8 @@ export class Enrich {
   checkUnchanged(session: Session, ts: bigint): void {
     const check = session.specCheck;
     session.specCheck = null;
-    const why = check?.changedSince(this.view.reads.readFileInRoot, this.view.hostRoot) ?? null;
+    const after = rootAfter(this.view, { mntns: session.runtimeMntns, parent: session.runtimeParent });
+    const why = check?.changedSince(this.view.reads.readFileInRoot, after) ?? null;
     if (check == null || why === null) return;
     const message = `${check.configPath} changed between precreate and create (${why}): the metadata reported may not be what the runtime used`;
     this.report.diagnose(diagnostic('ERR_SPEC_CHANGED', 'degraded', message, diagnosticContext(session, ts), { configPath: check.configPath }));

@@ -249,18 +249,24 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
   /** Our cgroup parent and everything below it, in every cgroup hierarchy, parents first. */
   private cgroups(): string[] {
-    const found: string[] = [];
-    const walk = (dir: string): void => {
-      if (!existsSync(dir)) return;
-      found.push(dir);
-      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
-    };
-    for (const root of cgroupMounts()) walk(join(root, this.cgroupParent));
-    return found;
+    return cgroupTree(this.cgroupParent);
   }
 }
 
-function cgroupMounts(): string[] {
+/** A cgroup and everything below it, in every cgroup hierarchy, parents first. */
+export function cgroupTree(parent: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    found.push(dir);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
+  };
+  for (const root of cgroupMounts()) walk(join(root, parent));
+  return found;
+}
+
+/** Every mounted cgroup hierarchy (v1 controllers and v2). */
+export function cgroupMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((line) => / - cgroup2? /.test(line))
@@ -268,7 +274,7 @@ function cgroupMounts(): string[] {
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-function unescapeMount(path: string): string {
+export function unescapeMount(path: string): string {
   return path.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
@@ -280,7 +286,7 @@ function killQuietly(pid: number): void {
   }
 }
 
-function rmdirQuietly(dir: string): void {
+export function rmdirQuietly(dir: string): void {
   try {
     rmdirSync(dir);
   } catch {

@@ -99,8 +99,9 @@ export class CriClient {
     }
   }
 
-  async runPodSandbox(config: PodSandboxConfig): Promise<string> {
-    return ((await this.call('runPodSandbox', { config })) as { podSandboxId: string }).podSandboxId;
+  /** runtimeHandler: one of containerd's runtimes (its default when empty). */
+  async runPodSandbox(config: PodSandboxConfig, runtimeHandler = ''): Promise<string> {
+    return ((await this.call('runPodSandbox', { config, runtimeHandler })) as { podSandboxId: string }).podSandboxId;
   }
 
   async createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
