@@ -76,7 +76,7 @@ void BpfTracer::AddBinary(const RuntimeBinary& b) {
 
 bool BpfTracer::TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, uint32_t runtimeMntns) {
   if (!skel_) return false;
-  oci_lineage value{sessionPid, runtimeMntns};
+  oci_lineage value{sessionPid, runtimeMntns, 0};
   bpf_map* map = started ? skel_->maps.containers : skel_->maps.lineage;
   return bpf_map__update_elem(map, &pid, sizeof(pid), &value, sizeof(value), BPF_ANY) == 0;
 }

@@ -20,6 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kLossCheckEvery = std::chrono::milliseconds(100);
+// Far more creations than are held at once.
+constexpr size_t kHeldCreationsKept = 256;
 constexpr uint64_t kTagGate = 1, kTagBpf = 2, kTagTimer = 3, kTagWake = 4, kTagBinaries = 5;
 
 Record FromTask(RecordKind kind, const oci_header& hdr) {
@@ -255,6 +257,10 @@ void Reactor::OnPermEvents() {
       rec.cookie = holds_.Add(ev.fd, verb == Hold::Create ? opt_.allowOnExpiry : true);
     rec.held = rec.cookie != 0;
     if (!rec.held) holds_.AllowNow(ev.fd);
+    if (verb == Hold::Create && rec.task.pid) {
+      heldCreations_.push_back(rec.task.pid);
+      if (heldCreations_.size() > kHeldCreationsKept) heldCreations_.pop_front();
+    }
     batch_->push_back(std::move(rec));
   }
 }
@@ -281,6 +287,9 @@ void Reactor::RescanBinaries() {
 // a file of its own) under the same name, which must not become a runtime.
 void Reactor::LearnFromExec(const Record& exec, const BinaryKey& key) {
   if (exec.task.euid != 0 || HoldFor(exec, opt_.holdVerbs) != Hold::Create) return;
+  // Held already: the file is a view of a marked one (an overlayfs stacked on it); a mark of
+  // its own would hold each exec twice.
+  if (std::find(heldCreations_.begin(), heldCreations_.end(), exec.task.pid) != heldCreations_.end()) return;
   for (const auto& b : opt_.binaries)
     if (b.dev == key.dev && b.ino == key.ino) return;
   const oci_task& t = exec.task;

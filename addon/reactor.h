@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -114,6 +115,9 @@ class Reactor {
   bool lossCheckOwed_ = false;
   std::chrono::steady_clock::time_point armedFor_ = std::chrono::steady_clock::time_point::max();
   std::unique_ptr<Batch> batch_;
+  // Host pids of the latest creations held at a permission check: a file another mark already
+  // holds the execs of (an overlayfs over a marked runtime) is not learnt again (LearnFromExec).
+  std::deque<uint32_t> heldCreations_;
 };
 
 }  // namespace ocinotify

@@ -50,13 +50,14 @@ struct {
 	__type(value, __u32);
 } runtime_inodes SEC(".maps");
 
-/* processes currently running a runtime binary, by host tgid -> their mntns.
- * LRU: a failed exec leaves no exit behind, so entries must be reclaimable. */
+/* processes currently running a runtime binary, by host tgid -> what their
+ * descendants inherit. LRU: a failed exec leaves no exit behind, so entries
+ * must be reclaimable. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct oci_lineage);
 } sessions SEC(".maps");
 
 /* descendants of a session that have not exec'd yet (runc init stages,
@@ -542,8 +543,8 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	__u32 tgid = host_tgid(task), kind = inode_kind(exe), flags = 0, mntns;
-	struct oci_lineage *lin = bpf_map_lookup_elem(&lineage, &tgid);
+	__u32 tgid = host_tgid(task), kind = inode_kind(exe), flags = 0;
+	struct oci_lineage *lin = bpf_map_lookup_elem(&lineage, &tgid), session;
 	bool linked = BPF_CORE_READ(exe, f_inode, __i_nlink) != 0;
 
 	/* an exec from a thread other than the leader took the leader's pid:
@@ -561,12 +562,20 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	}
 	if (kind) {
 		emit_runtime_exec(task, exe, kind, flags, ctx);
-		/* a runtime re-exec'ing itself (runc init, runsc gofer) stays
-		 * part of the session it descends from */
-		if (kind == OCI_BIN_RUNTIME && !lin) {
-			mntns = mntns_of(task);
-			bpf_map_update_elem(&sessions, &tgid, &mntns, BPF_ANY);
+		session.session_pid = tgid;
+		session.runtime_mntns = mntns_of(task);
+		session.runtime_ino = BPF_CORE_READ(exe, f_inode, i_ino);
+		/* A runtime re-exec'ing itself (runc init from its sealed copy,
+		 * runsc's sandbox in its new namespaces) stays part of the
+		 * session it descends from. Another runtime exec'd in another
+		 * mount namespace (a kind node's, entered by `docker exec`) is
+		 * a session of its own. */
+		if (lin && lin->runtime_ino != session.runtime_ino && lin->runtime_mntns != session.runtime_mntns) {
+			bpf_map_delete_elem(&lineage, &tgid);
+			lin = NULL;
 		}
+		if (kind == OCI_BIN_RUNTIME && !lin)
+			bpf_map_update_elem(&sessions, &tgid, &session, BPF_ANY);
 		return 0;
 	}
 	/* The runtimes' private copies of themselves (memfd, O_TMPFILE: crun's
@@ -588,8 +597,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid, ctgid;
-	struct oci_lineage lin, *from;
-	__u32 *mntns;
+	struct oci_lineage *from;
 
 	if (child->pid != child->tgid)
 		return 0; /* a new thread, not a new process */
@@ -597,14 +605,9 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	ctgid = host_tgid(child);
 	if (!ctgid)
 		return 0;
-	mntns = bpf_map_lookup_elem(&sessions, &ptgid);
-	if (mntns) {
-		lin.session_pid = ptgid;
-		lin.runtime_mntns = *mntns;
-		bpf_map_update_elem(&lineage, &ctgid, &lin, BPF_ANY);
-		return 0;
-	}
-	from = bpf_map_lookup_elem(&lineage, &ptgid);
+	from = bpf_map_lookup_elem(&sessions, &ptgid);
+	if (!from)
+		from = bpf_map_lookup_elem(&lineage, &ptgid);
 	if (from)
 		bpf_map_update_elem(&lineage, &ctgid, from, BPF_ANY);
 	return 0;

@@ -116,10 +116,14 @@ struct oci_exec_failed_rec {
 	__u32 _pad;
 };
 
-/* lineage/containers map value */
+/* sessions/lineage/containers map value */
 struct oci_lineage {
 	__u32 session_pid;
 	__u32 runtime_mntns;
+	/* the session's runtime binary (i_ino): a descendant exec'ing another
+	 * runtime in another mount namespace is a nested node's runtime, not a
+	 * re-exec. 0 for a container a scan found. */
+	__u64 runtime_ino;
 };
 
 #endif

@@ -1,6 +1,7 @@
 // Where a runtime's paths resolve - its bundle, pid file and state - once it has exited: the
 // host's root for a runtime in the host's mount namespace; for one in a nested node (a kind
-// node, its own mount namespace) the root of its parent there (a shim, conmon), which outlives it.
+// node, its own mount namespace) the root of a process of that node that outlives it: its
+// parent (a shim, conmon) first.
 import { join } from 'node:path';
 import { hostProcDir, inodeOrNull, type HostView } from './proc.js';
 
@@ -16,9 +17,28 @@ export function isNestedMntns(view: HostView, mntns: number | null | undefined):
   return !!mntns && view.hostMntns !== 0 && mntns !== view.hostMntns;
 }
 
-/** The root the runtime's paths resolve in once it is gone. */
+/**
+ * The root the runtime's paths resolve in once it is gone: its parent's when that is in the
+ * same node, else any process's of that node.
+ */
 export function rootAfter(view: HostView, runtime: RuntimePlace): string {
-  if (!isNestedMntns(view, runtime.mntns) || !runtime.parent) return view.hostRoot;
-  const parent = hostProcDir(view, runtime.parent);
-  return inodeOrNull(view.reads, join(parent, 'ns', 'mnt')) === runtime.mntns ? join(parent, 'root') : view.hostRoot;
+  const mntns = runtime.mntns;
+  if (!mntns || !isNestedMntns(view, mntns)) return view.hostRoot;
+  const parent = runtime.parent ? hostProcDir(view, runtime.parent) : null;
+  if (parent !== null && inodeOrNull(view.reads, join(parent, 'ns', 'mnt')) === mntns) return join(parent, 'root');
+  const any = processesInMntns(view, new Set([mntns])).get(mntns);
+  return any === undefined ? view.hostRoot : join(hostProcDir(view, any), 'root');
+}
+
+/** One host process in each of these mount namespaces, by namespace; those with none are left out. */
+export function processesInMntns(view: HostView, wanted: ReadonlySet<number>): Map<number, number> {
+  const found = new Map<number, number>();
+  const procRoot = view.inInitPidns ? '/proc' : join(view.hostRoot, 'proc');
+  for (const { name } of view.reads.readdir(procRoot) ?? []) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    const mntns = inodeOrNull(view.reads, join(procRoot, name, 'ns', 'mnt'));
+    if (mntns !== null && wanted.has(mntns) && !found.has(mntns)) found.set(mntns, Number(name));
+    if (found.size === wanted.size) break;
+  }
+  return found;
 }

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { runtimeNameOf, type RuntimeName } from '../argv.js';
 import { hostProcDir, inodeOrNull, type HostView } from '../host/proc.js';
-import { isNestedMntns } from '../host/runtime-root.js';
+import { isNestedMntns, processesInMntns } from '../host/runtime-root.js';
 import { defaultStateRoot, type StateRoot } from '../host/state.js';
 import type { Session } from './containers.js';
 import type { Port } from './port.js';
@@ -61,7 +61,7 @@ export class LearnedRoots {
   /** The roots whose node still runs, each through one of its processes; the others are forgotten. */
   stateRoots(): StateRoot[] {
     if (this.roots.length === 0) return [];
-    const procs = this.processesByMntns(new Set(this.roots.map((r) => r.mntns)));
+    const procs = processesInMntns(this.view, new Set(this.roots.map((r) => r.mntns)));
     const live = this.roots.filter((r) => procs.has(r.mntns));
     if (live.length !== this.roots.length) {
       this.roots = live;
@@ -72,19 +72,6 @@ export class LearnedRoots {
       const pidns = inodeOrNull(this.view.reads, join(proc, 'ns', 'pid'));
       return { runtime: r.runtime, dir: r.dir, nested: false, base: join(proc, 'root'), mntns: r.mntns, ...(pidns === null ? {} : { pidns }) };
     });
-  }
-
-  /** One host process in each of these mount namespaces. */
-  private processesByMntns(wanted: Set<number>): Map<number, number> {
-    const found = new Map<number, number>();
-    const procRoot = this.view.inInitPidns ? '/proc' : join(this.view.hostRoot, 'proc');
-    for (const { name } of this.view.reads.readdir(procRoot) ?? []) {
-      if (!/^[0-9]+$/.test(name)) continue;
-      const mntns = inodeOrNull(this.view.reads, join(procRoot, name, 'ns', 'mnt'));
-      if (mntns !== null && wanted.has(mntns) && !found.has(mntns)) found.set(mntns, Number(name));
-      if (found.size === wanted.size) break;
-    }
-    return found;
   }
 
   private save(): void {
