@@ -130,7 +130,12 @@ export class KindNode {
     if (this.removed) return;
     this.removed = true;
     await this.podman(['rm', '--force', '--volumes', '--time', '0', this.name]).catch(() => undefined);
-    for (const cgroup of cgroupTree(this.cgroupParent).reverse()) rmdirQuietly(cgroup);
+    // A cgroup goes once its last process is reaped, a moment after podman is done.
+    const cgroupsGone = (): boolean => {
+      for (const cgroup of cgroupTree(this.cgroupParent).reverse()) rmdirQuietly(cgroup);
+      return cgroupTree(this.cgroupParent).length === 0;
+    };
+    await until(cgroupsGone, () => `the node's cgroups to go: ${cgroupTree(this.cgroupParent).join(', ')}`, 10_000, 50).catch(() => undefined);
     for (const point of this.mounts()) execFileSync('umount', ['-l', point]);
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -162,6 +167,8 @@ export class KindNode {
       'containerd', '--config', join(HANDED, 'config.toml'),
     ]);
     this.pid = Number((await this.podman(['inspect', '--format', '{{.State.Pid}}', this.name])).trim());
+    // As kind's entrypoint does: hostPath mounts with HostToContainer propagation need a shared root.
+    await this.exec(['mount', '--make-rshared', '/']);
     const serving = (): Promise<boolean> => this.ctr(['version']).then(() => true, () => false);
     await until(serving, () => `the node's containerd to serve: ${tail(this.log, 10)}`, 30_000, 100);
     await this.ctr(['images', 'import', join(HANDED, 'images.tar')]);
