@@ -14,11 +14,12 @@ import { PodmanLab } from '../integration/managers.js';
 import { Containerd, K8S_NAMESPACE } from '../kit/containerd.js';
 import { containerConfig, CriClient, hostNetworkPod } from '../kit/cri/client.js';
 import { criAnnotations, deleteWhenStopped, execRuntime, Lab, RUNC, sq, until } from '../kit/index.js';
+import { KindNode } from '../kit/node.js';
 import { BUSYBOX_IMAGE } from '../kit/oci-image.js';
 import { gateOf, readFixture, serialize, writeFixture, type Emission, type Fixture, type FixtureOptions } from './fixture.js';
 import { RecordingPort } from './recording-port.js';
 import { expectFaithful, replay } from './replay.js';
-import { BURST, CRI_NAMESPACE, eventsOf, FAIL_CLOSED_NAMESPACE, IDS, LATE_RUNC_SUFFIX, PODMAN_NAME, SCENARIOS, type Scenario } from './scenarios.js';
+import { BURST, CRI_NAMESPACE, eventsOf, FAIL_CLOSED_NAMESPACE, IDS, LATE_RUNC_SUFFIX, NESTED_NAMESPACE, PODMAN_NAME, SCENARIOS, type Scenario } from './scenarios.js';
 
 const MAX_FIXTURE_BYTES = 500 * 1024;
 const ATTEMPTS = 3;
@@ -177,6 +178,31 @@ const DRIVERS: Record<string, (begin: Begin) => Promise<Capture>> = {
       c?.close();
       cri.close();
       await ctd.stop();
+    }
+  },
+
+  async 'kind-node'(begin) {
+    const node = await KindNode.start();
+    const cri = new CriClient(node.criSocket);
+    let c: Capture | undefined;
+    try {
+      await cri.waitReady();
+      c = begin();
+      const pod = { name: 'rp-nested', namespace: NESTED_NAMESPACE, uid: '7e1a0c55-0000-4000-8000-00000000000c' };
+      const config = hostNetworkPod({ ...pod, logDirectory: `/var/log/pods/${pod.namespace}_${pod.name}_${pod.uid}`, cgroupParent: '/ocinotify-pods' });
+      const sandbox = await cri.runPodSandbox(config);
+      const id = await cri.createContainer(sandbox, containerConfig('app', BUSYBOX_IMAGE.name, ['/bin/sleep', '3600']), config);
+      await cri.startContainer(id);
+      await c.step(id, 'start');
+      await cri.stopContainer(id);
+      await c.step(id, 'exit');
+      await cri.stopPodSandbox(sandbox);
+      await c.step(sandbox, 'exit');
+      return c;
+    } finally {
+      c?.close();
+      cri.close();
+      await node.remove();
     }
   },
 
