@@ -236,11 +236,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
   /** Mount points under our dir, deepest first. */
   private mounts(): string[] {
-    return readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => unescapeMount(line.split(' ')[4] ?? ''))
-      .filter((point) => point.startsWith(`${this.dir}/`))
-      .sort((a, b) => b.length - a.length);
+    return mountsUnder(this.dir);
   }
 
   private async unmount(point: string): Promise<void> {
@@ -273,8 +269,17 @@ export function cgroupMounts(): string[] {
     .map((line) => unescapeMount(line.split(' ')[4] ?? ''));
 }
 
+/** Mount points below dir, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => unescapeMount(line.split(' ')[4] ?? ''))
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-export function unescapeMount(path: string): string {
+function unescapeMount(path: string): string {
   return path.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 

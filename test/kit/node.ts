@@ -7,9 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cgroupTree, rmdirQuietly, unescapeMount } from './containerd.js';
-import { execRuntime, tail } from './exec.js';
+import { cgroupTree, mountsUnder, rmdirQuietly } from './containerd.js';
+import { tail } from './exec.js';
 import { buildImageArchive, BUSYBOX_IMAGE, PAUSE_IMAGE, type ImageSpec } from './oci-image.js';
+import { PrivatePodman } from './podman.js';
 import { until } from './wait.js';
 
 const NODE_ROOT_SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'node-root.sh');
@@ -50,33 +51,12 @@ export class KindNode {
   readonly cgroupParent = `/${this.name}`;
   /** the host pid of the node's init */
   pid = 0;
-  private readonly log = join(this.dir, 'podman.log');
+  private readonly engine: PrivatePodman;
   private removed = false;
 
   private constructor() {
-    writeFileSync(
-      join(this.dir, 'containers.conf'),
-      [
-        '[containers]',
-        'netns = "host"',
-        'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-        '[engine]',
-        // The host's runc: its crun 1.8 refuses this hybrid cgroup host. tini reaps the node's orphans.
-        'runtime = "runc"',
-        'init_path = "/usr/bin/tini"',
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        `events_logfile_path = "${join(this.dir, 'events.log')}"`,
-        `tmp_dir = "${join(this.dir, 'tmp')}"`,
-        `static_dir = "${join(this.dir, 'storage', 'libpod')}"`,
-        `volume_path = "${join(this.dir, 'storage', 'volumes')}"`,
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(
-      join(this.dir, 'storage.conf'),
-      ['[storage]', 'driver = "vfs"', `graphroot = "${join(this.dir, 'storage')}"`, `runroot = "${join(this.dir, 'run')}"`, ''].join('\n'),
-    );
+    // The host's runc: its crun 1.8 refuses this hybrid cgroup host. tini reaps the node's orphans.
+    this.engine = new PrivatePodman(this.dir, ['runtime = "runc"', 'init_path = "/usr/bin/tini"']);
   }
 
   /**
@@ -170,22 +150,16 @@ export class KindNode {
     // As kind's entrypoint does: hostPath mounts with HostToContainer propagation need a shared root.
     await this.exec(['mount', '--make-rshared', '/']);
     const serving = (): Promise<boolean> => this.ctr(['version']).then(() => true, () => false);
-    await until(serving, () => `the node's containerd to serve: ${tail(this.log, 10)}`, 30_000, 100);
+    await until(serving, () => `the node's containerd to serve: ${tail(join(this.dir, 'podman.log'), 10)}`, 30_000, 100);
     await this.ctr(['images', 'import', join(HANDED, 'images.tar')]);
   }
 
   private podman(args: string[]): Promise<string> {
-    const conf = [`CONTAINERS_CONF=${join(this.dir, 'containers.conf')}`, `CONTAINERS_STORAGE_CONF=${join(this.dir, 'storage.conf')}`];
-    const own = ['--root', join(this.dir, 'storage'), '--runroot', join(this.dir, 'run'), '--tmpdir', join(this.dir, 'tmp')];
-    return execRuntime('/usr/bin/env', [...conf, '/usr/bin/podman', ...own, ...args], this.log);
+    return this.engine.podman(args);
   }
 
   private mounts(): string[] {
-    return readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => unescapeMount(line.split(' ')[4] ?? ''))
-      .filter((point) => point.startsWith(`${this.dir}/`))
-      .sort((a, b) => b.length - a.length);
+    return mountsUnder(this.dir);
   }
 }
 

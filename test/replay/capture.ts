@@ -12,7 +12,7 @@ import { ContainerWatcher, type LifecycleType } from '../../src/index.js';
 import { moveHugetlbToV1 } from '../integration/host-setup.js';
 import { PodmanLab } from '../integration/managers.js';
 import { Containerd, K8S_NAMESPACE } from '../kit/containerd.js';
-import { containerConfig, CriClient, hostNetworkPod } from '../kit/cri/client.js';
+import { containerConfig, CriClient, hostNetworkPod, type PodSandboxConfig } from '../kit/cri/client.js';
 import { criAnnotations, deleteWhenStopped, execRuntime, Lab, RUNC, sq, until } from '../kit/index.js';
 import { KindNode } from '../kit/node.js';
 import { BUSYBOX_IMAGE } from '../kit/oci-image.js';
@@ -57,6 +57,20 @@ class Capture {
 }
 
 type Begin = (extra?: FixtureOptions) => Capture;
+
+/** A pod of a sandbox and one container over CRI, run to the end of both. */
+async function podLifecycle(cri: CriClient, c: Capture, config: PodSandboxConfig): Promise<void> {
+  const sandbox = await cri.runPodSandbox(config);
+  const id = await cri.createContainer(sandbox, containerConfig('app', BUSYBOX_IMAGE.name, ['/bin/sleep', '3600']), config);
+  await cri.startContainer(id);
+  await c.step(id, 'start');
+  await cri.stopContainer(id);
+  await c.step(id, 'exit');
+  await cri.removeContainer(id);
+  await cri.stopPodSandbox(sandbox);
+  await c.step(sandbox, 'exit');
+  await cri.removePodSandbox(sandbox);
+}
 type Exec = (args: string[]) => Promise<string>;
 
 /** create (+ start) or run, then kill and remove one container, each step seen by the watcher. */
@@ -162,17 +176,7 @@ const DRIVERS: Record<string, (begin: Begin) => Promise<Capture>> = {
       c = begin();
       const pod = { name: 'rp-pod', namespace: CRI_NAMESPACE, uid: '7e1a0c55-0000-4000-8000-00000000000b' };
       const logDirectory = join(ctd.dir, 'pods', `${pod.namespace}_${pod.name}_${pod.uid}`);
-      const config = hostNetworkPod({ ...pod, logDirectory, cgroupParent: ctd.cgroupParent });
-      const sandbox = await cri.runPodSandbox(config);
-      const id = await cri.createContainer(sandbox, containerConfig('app', BUSYBOX_IMAGE.name, ['/bin/sleep', '3600']), config);
-      await cri.startContainer(id);
-      await c.step(id, 'start');
-      await cri.stopContainer(id);
-      await c.step(id, 'exit');
-      await cri.removeContainer(id);
-      await cri.stopPodSandbox(sandbox);
-      await c.step(sandbox, 'exit');
-      await cri.removePodSandbox(sandbox);
+      await podLifecycle(cri, c, hostNetworkPod({ ...pod, logDirectory, cgroupParent: ctd.cgroupParent }));
       return c;
     } finally {
       c?.close();
@@ -189,15 +193,7 @@ const DRIVERS: Record<string, (begin: Begin) => Promise<Capture>> = {
       await cri.waitReady();
       c = begin();
       const pod = { name: 'rp-nested', namespace: NESTED_NAMESPACE, uid: '7e1a0c55-0000-4000-8000-00000000000c' };
-      const config = hostNetworkPod({ ...pod, logDirectory: `/var/log/pods/${pod.namespace}_${pod.name}_${pod.uid}`, cgroupParent: '/ocinotify-pods' });
-      const sandbox = await cri.runPodSandbox(config);
-      const id = await cri.createContainer(sandbox, containerConfig('app', BUSYBOX_IMAGE.name, ['/bin/sleep', '3600']), config);
-      await cri.startContainer(id);
-      await c.step(id, 'start');
-      await cri.stopContainer(id);
-      await c.step(id, 'exit');
-      await cri.stopPodSandbox(sandbox);
-      await c.step(sandbox, 'exit');
+      await podLifecycle(cri, c, hostNetworkPod({ ...pod, logDirectory: `/var/log/pods/${pod.namespace}_${pod.name}_${pod.uid}`, cgroupParent: '/ocinotify-pods' }));
       return c;
     } finally {
       c?.close();
