@@ -176,6 +176,7 @@ void Reactor::OnBpf(const void* data, size_t size) {
       rec.filename = CString(r.filename, OCI_FILENAME_LEN);
       rec.argvSource = enter ? ArgvSource::EnterTracepoint : ArgvSource::ExecTracepoint;
       if (!enter) {
+        argv_.Ran(hdr.task.pid);
         if (hdr.flags & OCI_F_BY_NAME) LearnFromExec(rec, {r.inode.dev, r.inode.ino});
         for (const auto& b : opt_.binaries)
           if (b.dev == r.inode.dev && b.ino == r.inode.ino) rec.binary = b.path;
@@ -200,6 +201,7 @@ void Reactor::OnBpf(const void* data, size_t size) {
       const auto& r = *static_cast<const oci_exec_failed_rec*>(data);
       Record rec = FromTask(RecordKind::ExecFailed, hdr);
       rec.status = r.err;
+      argv_.Ran(hdr.task.pid);
       batch_->push_back(std::move(rec));
       return;
     }
