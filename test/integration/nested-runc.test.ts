@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Recorder, busyboxRootfs, criAnnotations, privileged, until, writeBundle } from '../kit/index.js';
+import { Recorder, busyboxRootfs, criAnnotations, privileged, sq, until, writeBundle } from '../kit/index.js';
 import { KindNode, NODE_RUNC } from '../kit/node.js';
 
 const STEPS = ['precreate', 'create', 'start', 'exit'];
@@ -37,11 +37,14 @@ interface Traced {
 
 /**
  * bpftrace's own view: every execve of the entrypoint (at its entry, before the kernel even
- * opens the file) and every exec of a file by /proc/self/fd/N (runc's sealed copy).
+ * opens the file) and every exec of a file by /proc/self/fd/N (runc's sealed copy). In a mount
+ * namespace of its own where tracefs is mounted for it (this machine does not mount it; the
+ * namespace and the mount go with bpftrace), its output line-buffered.
  */
 class Witness {
   private readonly child: ChildProcess;
   private out = '';
+  private err = '';
 
   constructor() {
     const script = [
@@ -49,12 +52,18 @@ class Witness {
       `tracepoint:syscalls:sys_enter_execve /str(args->filename) == "${ENTRYPOINT}"/ { printf("entry %d %llu\\n", pid, nsecs); }`,
       'tracepoint:sched:sched_process_exec /strncmp(str(args->filename), "/proc/self/fd/", 14) == 0/ { printf("sealed %d %llu\\n", pid, nsecs); }',
     ].join('\n');
-    this.child = spawn('bpftrace', ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const sh = `mount -t tracefs tracefs /sys/kernel/tracing && exec bpftrace -B line -e ${sq(script)}`;
+    this.child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', sh], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.out += d));
+    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.err += d));
   }
 
   ready(): Promise<void> {
-    return until(() => this.out.includes('ready\n'), 'bpftrace to attach', 60_000, 50);
+    const attached = (): boolean => {
+      if (this.child.exitCode !== null) throw new Error(`bpftrace exited: ${this.err}`);
+      return this.out.includes('ready\n');
+    };
+    return until(attached, () => `bpftrace to attach: ${this.err}`, 60_000, 50);
   }
 
   seen(): Traced[] {
