@@ -90,7 +90,9 @@ describe.skipIf(!privileged())('pressure', () => {
       expect(obs.lost.every((l) => l.reason === 'ringbuf-full')).toBe(true);
       expect(total).toBe(stats.ringbufFull);
       expect(total).toBeGreaterThan(1000);
-      expect(total).toBeLessThanOrEqual(4000);
+      // A runtime-named file exec'd by root is followed as a runtime (README, "Runtimes
+      // anywhere"): its argv at entry, its exec and its exit, three records an exec at most.
+      expect(total).toBeLessThanOrEqual(3 * 4000);
       // and it goes on working
       const id = `pr-after-lost-${suffix}`;
       await lifecycle(lab, obs, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
