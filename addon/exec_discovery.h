@@ -17,7 +17,10 @@ struct ExecutedBinary {
 };
 
 // Opens what procDir's process runs, if that is still the file the kernel reported (key):
-// the process may have exec'd again, or gone and its pid been reused. fd -1 otherwise.
-ExecutedBinary OpenExecuted(const std::string& procDir, const BinaryKey& key);
+// the process may have exec'd again, or gone and its pid been reused. Once it is gone, the
+// path it was exec'd by (absolute), through its parent's root (a shim: same node, still
+// there). fd -1 when neither is that file.
+ExecutedBinary OpenExecuted(const std::string& procDir, const std::string& parentDir, const std::string& execPath,
+                            const BinaryKey& key);
 
 }  // namespace ocinotify

@@ -296,8 +296,9 @@ void Reactor::LearnFromExec(const Record& exec, const BinaryKey& key) {
     if (b.dev == key.dev && b.ino == key.ino) return;
   const oci_task& t = exec.task;
   std::string proc = t.vpid ? "/proc/" + std::to_string(t.vpid) : opt_.hostProc + "/" + std::to_string(t.pid);
-  ExecutedBinary exe = OpenExecuted(proc, key);
-  if (exe.fd < 0) return;  // gone already: learnt at its next creation
+  std::string parent = opt_.hostProc + "/" + std::to_string(t.ppid);
+  ExecutedBinary exe = OpenExecuted(proc, parent, exec.filename, key);
+  if (exe.fd < 0) return;  // neither it nor its parent there any more: learnt at its next creation
   std::string error = gate_.Fd() >= 0 ? gate_.MarkFd(exe.fd) : "";
   // The path it was exec'd by, when absolute: by now the process may run a private copy of
   // the file (crun's bind mount of itself, whose path reads "/").

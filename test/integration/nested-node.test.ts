@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, RuntimeChangeEvent } from '../../src/index.js';
 import { Recorder, privileged, until } from '../kit/index.js';
+import { FrozenThread, newReactorTid, reactorTids } from './freeze.js';
 import { containerConfig, CriClient, hostNetworkPod, type PodSandboxConfig } from '../kit/cri/client.js';
 import { KindNode, NODE_CONTAINERD_STATE, NODE_CRUN, NODE_RUNC, nodeVersions, type RuntimeHandler } from '../kit/node.js';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../kit/oci-image.js';
@@ -91,15 +92,16 @@ describe.skipIf(!privileged())('a kind-style node: containerd 2.1 + runc 1.3 + c
     return asked;
   }
 
-  async function stopPod(asked: Asked[]): Promise<void> {
+  /** Stops and removes a pod, each step once watcher has reported its exit. */
+  async function stopPod(asked: Asked[], watcher = rec): Promise<void> {
     const [sandbox, ...containers] = asked;
     for (const c of containers) {
       await cri.stopContainer(c.id);
-      await rec.until(() => rec.of(c.id, 'exit').length > 0, 20_000);
+      await watcher.until(() => watcher.of(c.id, 'exit').length > 0, 20_000);
       await cri.removeContainer(c.id);
     }
     await cri.stopPodSandbox(sandbox!.id);
-    await rec.until(() => rec.of(sandbox!.id, 'exit').length > 0, 20_000);
+    await watcher.until(() => watcher.of(sandbox!.id, 'exit').length > 0, 20_000);
     await cri.removePodSandbox(sandbox!.id);
   }
 
@@ -209,6 +211,24 @@ describe.skipIf(!privileged())('a kind-style node: containerd 2.1 + runc 1.3 + c
       for (const a of asked) expect(restarted.of(a.id).map((e) => e.type), a.id).toEqual(['existing', 'exit']);
     } finally {
       restarted.close();
+    }
+  });
+
+  it("learns a runtime whose first creations were over before its records were read: through the shim's root", async () => {
+    const others = reactorTids();
+    const late = new Recorder({ mode: 'ebpf-only', snapshot: false });
+    const found: RuntimeChangeEvent[] = [];
+    late.watcher.on('runtime', (e: RuntimeChangeEvent) => found.push(e));
+    try {
+      const frozen = await FrozenThread.freeze(await newReactorTid(others));
+      const pod = await runPod('runc', 7).finally(() => frozen.resume());
+      await until(() => found.some((e) => e.change === 'added' && e.path === NODE_RUNC && e.mntns === node.mntns), 'runc to be learnt', 20_000);
+      expect(found.filter((e) => e.foundBy === 'exec' && e.mntns === node.mntns)).toHaveLength(1);
+      await late.until((ev) => pod.every((a) => ev.some((e) => e.id === a.id && e.type === 'start')), 20_000);
+      await stopPod(pod, late);
+      for (const a of pod) expect(late.of(a.id).map((e) => e.type), a.id).toEqual(STEPS);
+    } finally {
+      late.close();
     }
   });
 
