@@ -568,9 +568,12 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 		/* A runtime re-exec'ing itself (runc init from its sealed copy,
 		 * runsc's sandbox in its new namespaces) stays part of the
 		 * session it descends from. Another runtime exec'd in another
-		 * mount namespace (a kind node's, entered by `docker exec`) is
-		 * a session of its own. */
+		 * mount namespace (a kind node's, entered by `docker exec`, or
+		 * a container's entrypoint) is a session of its own, and that
+		 * descendant's first exec there: the entrypoint. */
 		if (lin && lin->runtime_ino != session.runtime_ino && lin->runtime_mntns != session.runtime_mntns) {
+			emit_init_exec(task, lin, ctx);
+			bpf_map_update_elem(&containers, &tgid, lin, BPF_ANY);
 			bpf_map_delete_elem(&lineage, &tgid);
 			lin = NULL;
 		}
@@ -647,10 +650,10 @@ int sched_exit(void *ctx)
 	tgid = host_tgid(task);
 	if (!tgid)
 		return 0;
+	/* a container whose entrypoint is a runtime is both */
 	if (bpf_map_lookup_elem(&sessions, &tgid)) {
 		emit_exit(task, OCI_EXIT_RUNTIME, tgid);
 		bpf_map_delete_elem(&sessions, &tgid);
-		return 0;
 	}
 	lin = bpf_map_lookup_elem(&containers, &tgid);
 	if (lin) {

@@ -4,12 +4,12 @@
 // `start` must be the entrypoint's exec, which bpftrace, tracing the same kernel on its own,
 // timestamps on the same clock.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Recorder, busyboxRootfs, criAnnotations, privileged, sq, until, writeBundle } from '../kit/index.js';
+import { Lab, Recorder, busyboxRootfs, criAnnotations, privileged, sq, until, writeBundle } from '../kit/index.js';
 import { KindNode, NODE_RUNC } from '../kit/node.js';
 
 const STEPS = ['precreate', 'create', 'start', 'exit'];
@@ -157,5 +157,38 @@ describe.skipIf(!privileged())('runc 1.3 by hand in a kind-style node: start is 
   it('leaves no node behind', async () => {
     await node.remove();
     expect(node.leftovers()).toEqual({ processes: [], mounts: [], cgroups: [], paths: [] });
+  });
+});
+
+/**
+ * A container whose entrypoint is itself a runtime-named file (the first process of a nested
+ * node can be): its exec is that container's start, and a runtime of its own from then on.
+ */
+describe.skipIf(!privileged())('an entrypoint named like a runtime', () => {
+  let lab: Lab;
+  let rec: Recorder;
+
+  beforeAll(() => {
+    lab = new Lab();
+    // busybox-static under a runtime's name: exec'd, it says it has no such applet and exits 127.
+    copyFileSync(join(lab.rootfs, 'bin', 'busybox'), join(lab.rootfs, 'bin', 'runc'));
+    rec = new Recorder({ snapshot: false });
+  });
+
+  afterAll(async () => {
+    rec?.close();
+    await lab?.cleanup();
+  });
+
+  it("is the container's start, and its exit the container's", async () => {
+    const id = `entry-runc-${process.pid.toString(36)}`;
+    await lab.runc(['create', '--bundle', lab.bundle(id, ['/bin/runc', 'create', 'nested'], criAnnotations(id)), id]);
+    await lab.runc(['start', id]);
+    await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
+    await lab.deleteExited(id);
+    const events = rec.of(id);
+    expect(events.map((e) => e.type)).toEqual(STEPS);
+    expect(events[2]!.pid).toBe(events[1]!.pid);
+    expect(events[3]).toMatchObject({ exitCode: 127, signal: null });
   });
 });
