@@ -4,6 +4,7 @@
 // node's mount namespace: reached through a process of that namespace, as long as one lives.
 import { join } from 'node:path';
 import { runtimeNameOf, type RuntimeName } from '../argv.js';
+import { isNestedPidns } from '../host/nested-pid.js';
 import { hostProcDir, inodeOrNull, type HostView } from '../host/proc.js';
 import { isNestedMntns, processesInMntns } from '../host/runtime-root.js';
 import { defaultStateRoot, type StateRoot } from '../host/state.js';
@@ -48,10 +49,15 @@ export class LearnedRoots {
     this.roots = parse(view.reads.readHead(file, MAX_FILE_BYTES)?.bytes.toString('utf8'));
   }
 
-  /** A container was created by a runtime: its state root is remembered if it is a nested node's. */
+  /**
+   * A container was created by a runtime: its state root is remembered if it is a nested node's,
+   * a mount and a pid namespace of its own (a runtime merely in a mount namespace of its own
+   * is found again through the host's /proc; and a watcher in a mount namespace of its own
+   * without a host root takes it for the host's).
+   */
   learn(session: Session): void {
     const mntns = session.runtimeMntns;
-    if (!mntns || !isNestedMntns(this.view, mntns)) return;
+    if (!mntns || !isNestedMntns(this.view, mntns) || !isNestedPidns(this.view, session.runtimePidns ?? 0)) return;
     const dir = session.invocation.root ?? defaultStateRoot(session.runtime.name);
     if (dir === null || this.roots.some((r) => r.dir === dir && r.mntns === mntns)) return;
     this.roots = [...this.roots, { runtime: session.runtime.name, dir, mntns }].slice(-MAX_ROOTS);

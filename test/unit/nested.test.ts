@@ -101,16 +101,18 @@ describe("a gone runtime's root", () => {
 });
 
 describe('state roots learnt from nested nodes', () => {
-  const session = (mntns: number, root: string | null): Session =>
-    ({ runtimeMntns: mntns, runtime: { name: 'runc', path: '/usr/sbin/runc', pid: 1, argv: [] }, invocation: { root } }) as unknown as Session;
+  const session = (node: { mntns: number; pidns: number }, root: string | null): Session =>
+    ({ runtimeMntns: node.mntns, runtimePidns: node.pidns, runtime: { name: 'runc', path: '/usr/sbin/runc', pid: 1, argv: [] }, invocation: { root } }) as unknown as Session;
 
-  it('remembers each (root, node) once, and only a nested node\'s', () => {
+  it("remembers each (root, node) once, and only a nested node's", () => {
     const written: string[] = [];
     const roots = new LearnedRoots(view(fakeHost(PROCS)), { memoryDir: '/run/ocinotify', remember: (_, text) => written.push(text) });
-    roots.learn(session(HOST_MNTNS, '/run/containerd/runc/k8s.io'));
-    roots.learn(session(NODE.a.mntns, '/run/containerd/runc/k8s.io'));
-    roots.learn(session(NODE.a.mntns, '/run/containerd/runc/k8s.io'));
-    roots.learn(session(NODE.b.mntns, null));
+    roots.learn(session({ mntns: HOST_MNTNS, pidns: INIT_PIDNS_INO }, '/run/containerd/runc/k8s.io'));
+    // a mount namespace of its own on the host's pids: no node
+    roots.learn(session({ mntns: NODE.a.mntns, pidns: INIT_PIDNS_INO }, '/run/runc'));
+    roots.learn(session(NODE.a, '/run/containerd/runc/k8s.io'));
+    roots.learn(session(NODE.a, '/run/containerd/runc/k8s.io'));
+    roots.learn(session(NODE.b, null));
     expect(written.map((t) => JSON.parse(t))).toEqual([
       [{ runtime: 'runc', dir: '/run/containerd/runc/k8s.io', mntns: NODE.a.mntns }],
       [
