@@ -44,6 +44,10 @@ class ArgvMatch {
   // Forgets the records no permission event came for: an exec that failed before its
   // check, or of an unmarked file with a runtime's name.
   void Expire();
+  // Process pid (host) finished an exec: one it entered without a permission event (an
+  // unmarked file with a runtime's name, a kind node's runc before it is learnt) has no
+  // event coming. Forgotten at once: in order-matching, it would take a later exec's event.
+  void Ran(uint32_t pid);
   bool Waiting() const { return !byTid_.empty() || !invisible_.empty(); }
   // Records dropped because too many were waiting. Read from any thread.
   uint64_t Unmatched() const { return unmatched_.load(); }
