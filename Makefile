@@ -15,7 +15,8 @@ DEB_PACKAGES := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config m
 	podman conmon crun runsc docker.io \
 	bpftrace \
 	gcc libasan8 libubsan1 \
-	e2fsprogs xfsprogs btrfs-progs kmod
+	e2fsprogs xfsprogs btrfs-progs kmod \
+	debootstrap tini
 
 .PHONY: deps build bpf addon ts test test-unit test-integration demo docs clean
 
@@ -34,6 +35,8 @@ endef
 deps:
 	$(call apt-install,$(DEB_PACKAGES))
 	@[ -d node_modules/.bin ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --ignore-scripts
+	@# The kind-style node's root (test/kit/node.ts), cached outside the tree: built when missing (~75 s).
+	@scripts/node-root.sh >/dev/null
 
 build: bpf addon ts
 

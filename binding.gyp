@@ -13,6 +13,7 @@
         "addon/binary_watch.cc",
         "addon/inode_key.cc",
         "addon/kernel_probe.cc",
+        "addon/exec_discovery.cc",
         "addon/fanotify_gate.cc",
         "addon/proc_argv.cc",
         "addon/read_in_root.cc",

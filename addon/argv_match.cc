@@ -79,6 +79,13 @@ Record ArgvMatch::Match(const PermEvent& ev, BpfTracer& bpf, bool watcherInInitP
   return rec;
 }
 
+void ArgvMatch::Ran(uint32_t pid) {
+  for (auto it = byTid_.begin(); it != byTid_.end();)
+    it = it->second.rec.task.pid == pid ? byTid_.erase(it) : std::next(it);
+  invisible_.erase(std::remove_if(invisible_.begin(), invisible_.end(), [pid](const Enter& e) { return e.rec.task.pid == pid; }),
+                   invisible_.end());
+}
+
 void ArgvMatch::Expire() {
   auto cutoff = Clock::now() - kEnterTtl;
   for (auto it = byTid_.begin(); it != byTid_.end();)

@@ -29,6 +29,10 @@ class ArgvMatch {
   // Forgets the records no permission event came for: an exec that failed before its
   // check, or of an unmarked file with a runtime's name.
   void Expire();
+  // Process pid (host) finished an exec: one it entered without a permission event (an
+  // unmarked file with a runtime's name, a kind node's runc before it is learnt) has no
+  // event coming. Forgotten at once: in order-matching, it would take a later exec's event.
+  void Ran(uint32_t pid);
   bool Waiting() const { return !byTid_.empty() || !invisible_.empty(); }
   // The kept sys_enter record of tid (0: the oldest of a task our pid namespace cannot see,
   // made at or after notBeforeNs: older ones are dropped, as no exec waits that long).

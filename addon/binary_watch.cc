@@ -58,7 +58,7 @@ std::string BinaryWatch::Open(const std::vector<BinaryCandidate>& candidates,
   return "";
 }
 
-bool BinaryWatch::Read() {
+bool BinaryWatch::Read(std::vector<FoundBinary>& learnedGone) {
   alignas(inotify_event) char buf[8192];
   bool relevant = false;
   for (;;) {
@@ -66,6 +66,17 @@ bool BinaryWatch::Read() {
     if (n <= 0) break;
     for (char* p = buf; p < buf + n;) {
       const auto* ev = reinterpret_cast<const inotify_event*>(p);
+      auto learned = learned_.find(ev->wd);
+      if (learned != learned_.end()) {
+        // IN_IGNORED: evicted or unmounted; a deleted file marked for fanotify stays pinned
+        // until then, but no path leads to it any more.
+        if (ev->mask & (IN_DELETE_SELF | IN_IGNORED)) {
+          learnedGone.push_back(learned->second);
+          learned_.erase(learned);
+        }
+        p += sizeof(inotify_event) + ev->len;
+        continue;
+      }
       // A name that is no component of any candidate cannot change what one
       // resolves to: dpkg's runc.dpkg-new is not, its rename to runc is.
       if (ev->mask & (IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF))
@@ -76,6 +87,12 @@ bool BinaryWatch::Read() {
     }
   }
   return relevant;
+}
+
+void BinaryWatch::WatchLearned(int fd, const FoundBinary& binary) {
+  std::string self = "/proc/self/fd/" + std::to_string(fd);
+  int wd = inotify_add_watch(fd_, self.c_str(), IN_DELETE_SELF);
+  if (wd >= 0) learned_[wd] = binary;
 }
 
 void BinaryWatch::WatchAncestors(const std::string& path, std::set<int>& wds) {
@@ -135,6 +152,7 @@ void BinaryWatch::Rescan(std::vector<FoundBinary>& added, std::vector<FoundBinar
 void BinaryWatch::Close() {
   for (auto& [key, b] : found_) close(b.fd);
   found_.clear();
+  learned_.clear();
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
 }

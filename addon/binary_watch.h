@@ -26,7 +26,10 @@ struct FoundBinary {
   RuntimeBinary binary;
   std::string foundAt;  // the candidate path that led to it
   std::string runtime;
-  int fd;               // O_RDONLY on the inode: how it is keyed, marked and unmarked
+  int fd;               // O_RDONLY on the inode: how it is keyed, marked and unmarked; -1 once learnt from an exec
+  // Learnt from an exec (exec_discovery.h): the mount namespace of the runtime that ran it,
+  // where binary.path is its path. 0 for a candidate's.
+  uint32_t mntns = 0;
 };
 
 class BinaryWatch {
@@ -36,8 +39,12 @@ class BinaryWatch {
   // Returns "" or why installs and upgrades cannot be followed.
   std::string Open(const std::vector<BinaryCandidate>& candidates, const std::vector<RuntimeBinary>& marked);
   int Fd() const { return fd_; }
-  // Drains the inotify queue; true when a candidate may resolve differently.
-  bool Read();
+  // Drains the inotify queue; true when a candidate may resolve differently. Appends the
+  // binaries learnt from an exec that are gone: deleted, or their filesystem unmounted.
+  bool Read(std::vector<FoundBinary>& learnedGone);
+  // Follows a binary learnt from an exec (exec_discovery.h), opened at fd, to its end. No fd
+  // is kept: one would keep a removed node's filesystem alive.
+  void WatchLearned(int fd, const FoundBinary& binary);
   // Re-arms the directory watches, then resolves every candidate (in that
   // order, so that nothing created in between is missed). Appends the
   // binaries that appeared since the last call and those that are gone; the
@@ -53,6 +60,7 @@ class BinaryWatch {
   std::set<std::string> names_;            // every component of every candidate path
   std::map<InodeKey, FoundBinary> found_;  // what the candidates resolved to at the last scan, by stat key
   std::set<int> wds_;
+  std::map<int, FoundBinary> learned_;  // by inotify watch
 };
 
 }  // namespace ocinotify

@@ -65,7 +65,7 @@ Napi::Value VerdictName(Napi::Env env, WatchdogVerdict v) {
   X(kind) X(cookie) X(allowed) X(count) X(reason) X(path) X(foundAt) X(runtime) X(binaryKind)     \
   X(present) X(markError) X(ts) X(cgroupId) X(mntns) X(pid) X(tid) X(vpid) X(vtid) X(ppid) X(euid) \
   X(flags) X(filename) X(held) X(argvSource) X(binary) X(argv) X(sessionPid) X(runtimeMntns)       \
-  X(errno) X(exitKind) X(status) X(watchdog) X(change) X(message) X(waitedNs) X(denied)
+  X(errno) X(exitKind) X(status) X(watchdog) X(change) X(message) X(waitedNs) X(denied) X(foundBy) X(pidns)
 
 enum KeyId {
 #define X(name) k_##name,
@@ -137,6 +137,11 @@ Napi::Object ToJs(Napi::Env env, const KeySet& k, const Record& r) {
       o.Set(k[k_binaryKind], r.exitKind);
       o.Set(k[k_present], r.present);
       o.Set(k[k_markError], r.reason);
+      o.Set(k[k_foundBy], (r.flags & OCI_F_BY_NAME) ? "exec" : "path");
+      // Learnt from an exec: the runtime's mount namespace, where path is its path; its pid
+      // when it was learnt (0 when it is gone).
+      o.Set(k[k_mntns], r.task.mntns);
+      o.Set(k[k_pid], r.task.pid);
       return o;
     default:
       break;
@@ -151,6 +156,7 @@ Napi::Object ToJs(Napi::Env env, const KeySet& k, const Record& r) {
   o.Set(k[k_vtid], t.vtid);
   o.Set(k[k_ppid], t.ppid);
   o.Set(k[k_euid], t.euid);
+  o.Set(k[k_pidns], t.pidns);
   o.Set(k[k_flags], r.flags);
   o.Set(k[k_filename], r.filename);
   switch (r.kind) {
@@ -233,6 +239,8 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     opt.maxHeld = o.Get("maxHeld").ToNumber().Uint32Value();
     opt.watcherPidns = o.Get("watcherPidns").ToNumber().Uint32Value();
     opt.watcherInInitPidns = o.Get("watcherInInitPidns").ToBoolean();
+    opt.hostProc = o.Get("hostProc").ToString().Utf8Value();
+    opt.hostPidns = o.Get("hostPidns").ToNumber().Uint32Value();
     opt.names = Strings(o.Get("names"));
     Napi::Array bins = o.Get("binaries").As<Napi::Array>();
     for (uint32_t i = 0; i < bins.Length(); i++) {
@@ -434,7 +442,8 @@ Napi::Object Constants(Napi::Env env) {
   constants.Set("binaryKind", Frozen(env, {{"runtime", OCI_BIN_RUNTIME}, {"monitor", OCI_BIN_MONITOR}}));
   constants.Set("recordFlag", Frozen(env, {{"argsTruncated", OCI_F_ARGS_TRUNCATED},
                                            {"execveat", OCI_F_EXECVEAT},
-                                           {"monitor", OCI_F_MONITOR}}));
+                                           {"monitor", OCI_F_MONITOR},
+                                           {"byName", OCI_F_BY_NAME}}));
   constants.Freeze();
   return constants;
 }

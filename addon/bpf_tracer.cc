@@ -97,13 +97,14 @@ std::vector<Mechanism> BpfTracer::Probe() {
   return out;
 }
 
-std::string BpfTracer::Open(uint32_t watcherPidns, const std::vector<std::string>& names,
+std::string BpfTracer::Open(uint32_t watcherPidns, uint32_t hostPidns, const std::vector<std::string>& names,
                             const std::vector<RuntimeBinary>& binaries, Sink sink) {
   libbpf_set_print(Quiet);
   sink_ = std::move(sink);
   skel_ = ocinotify_bpf__open();
   if (!skel_) return Failure("open BPF object", errno);
   skel_->rodata->watcher_pidns = watcherPidns;
+  skel_->rodata->host_pidns = hostPidns;
   int err = ocinotify_bpf__load(skel_);
   if (err) return Failure("load BPF programs (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, and BTF)", err);
   for (const auto& name : names) AddName(name, name == "conmon" ? OCI_BIN_MONITOR : OCI_BIN_RUNTIME);
@@ -126,7 +127,7 @@ void BpfTracer::AddBinary(const RuntimeBinary& b) {
 
 bool BpfTracer::TrackContainer(uint32_t pid, uint32_t sessionPid, bool started, uint32_t runtimeMntns) {
   if (!skel_) return false;
-  oci_lineage value{sessionPid, runtimeMntns};
+  oci_lineage value{sessionPid, runtimeMntns, 0};
   bpf_map* map = started ? skel_->maps.containers : skel_->maps.lineage;
   return bpf_map__update_elem(map, &pid, sizeof(pid), &value, sizeof(value), BPF_ANY) == 0;
 }

@@ -30,7 +30,7 @@ class BpfTracer {
   // What the BPF object needs of the kernel, each tried alone (kernel_probe.h).
   static std::vector<Mechanism> Probe();
   // Returns "" on success, else why the kernel side cannot run.
-  std::string Open(uint32_t watcherPidns, const std::vector<std::string>& names,
+  std::string Open(uint32_t watcherPidns, uint32_t hostPidns, const std::vector<std::string>& names,
                    const std::vector<RuntimeBinary>& binaries, Sink sink);
   int EpollFd() const;
   void Drain();

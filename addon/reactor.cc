@@ -14,6 +14,7 @@
 #include <future>
 #include <map>
 
+#include "exec_discovery.h"
 #include "watchdog_policy.h"
 
 namespace ocinotify {
@@ -22,6 +23,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kLossCheckEvery = std::chrono::milliseconds(100);
+// Far more creations than are held at once.
+constexpr size_t kHeldCreationsKept = 256;
 constexpr uint64_t kTagGate = 1, kTagBpf = 2, kTagTimer = 3, kTagWake = 4, kTagBinaries = 5;
 
 Record FromTask(RecordKind kind, const oci_header& hdr) {
@@ -79,7 +82,7 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     PublishBinaries();
   }
   if (opt_.useBpf) {
-    st.bpfError = bpf_.Open(opt_.watcherPidns, opt_.names, opt_.binaries,
+    st.bpfError = bpf_.Open(opt_.watcherPidns, opt_.hostPidns, opt_.names, opt_.binaries,
                             [this](const void* d, size_t n) { OnBpf(d, n); });
     if (st.bpfError.empty()) {
       st.bpf = true;
@@ -190,7 +193,11 @@ void Reactor::Run() {
     // drain every permission event read below has its argv here.
     bpf_.Drain();
     watchdogAnswers_.clear();  // their argv records were lost (ring buffer full) or never made (no BPF)
-    if (binaries && binaryWatch_.Read()) RescanBinaries();
+    if (binaries) {
+      std::vector<FoundBinary> learnedGone;
+      if (binaryWatch_.Read(learnedGone)) RescanBinaries();
+      for (const auto& b : learnedGone) Forget(b);
+    }
     if (gate) OnPermEvents();
     for (int i = 0; i < n; i++)
       if (events[i].data.u64 == kTagWake) {
@@ -229,6 +236,8 @@ void Reactor::OnBpf(const void* data, size_t size) {
       rec.filename = CString(r.filename, OCI_FILENAME_LEN);
       rec.argvSource = enter ? ArgvSource::EnterTracepoint : ArgvSource::ExecTracepoint;
       if (!enter) {
+        argv_.Ran(hdr.task.pid);
+        if (hdr.flags & OCI_F_BY_NAME) LearnFromExec(rec, InodeKey{r.inode.dev, r.inode.ino});
         for (const auto& b : opt_.binaries)
           if (b.kernel.dev == r.inode.dev && b.kernel.ino == r.inode.ino) rec.binary = b.path;
         // The exec ran: if the watchdog let it, its answer goes first.
@@ -258,6 +267,7 @@ void Reactor::OnBpf(const void* data, size_t size) {
       const auto& r = *static_cast<const oci_exec_failed_rec*>(data);
       Record rec = FromTask(RecordKind::ExecFailed, hdr);
       rec.status = r.err;
+      argv_.Ran(hdr.task.pid);
       batch_->push_back(std::move(rec));
       return;
     }
@@ -346,6 +356,10 @@ void Reactor::OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uin
   }
   if (watchdogTook) rec.watchdog = wd::Allows(entry.load()) ? WatchdogVerdict::Allowed : WatchdogVerdict::Denied;
   if (closeLater) link_.CloseWhenSettled(ev.fd, &entry);
+  if (verb == Hold::Create && rec.task.pid) {
+    heldCreations_.push_back(rec.task.pid);
+    if (heldCreations_.size() > kHeldCreationsKept) heldCreations_.pop_front();
+  }
   batch_->push_back(std::move(rec));
 }
 
@@ -427,32 +441,11 @@ void Reactor::PublishBinaries() {
   wd::WriteBinaries(link_.Shared(), keys.data(), static_cast<uint32_t>(keys.size()));
 }
 
-// A binary gone from every candidate path is forgotten, a new one marked and
-// keyed. Forgetting is safe for a runtime still running the old file: it can
-// only exec it again through /proc/self/exe or an fd (runc init), which needs
-// no hold, and BPF keeps such a re-exec in its session whether it knows the
-// inode or not (a replaced file has no links).
+// A new binary at a candidate path is marked and keyed, one gone from all of them forgotten.
 void Reactor::RescanBinaries() {
   std::vector<FoundBinary> added, gone;
   binaryWatch_.Rescan(added, gone);
-  auto record = [this](const FoundBinary& b, bool present, std::string error) {
-    Record rec;
-    rec.kind = RecordKind::Binary;
-    rec.task.ts_ns = MonotonicNs();
-    rec.binary = b.binary.path;
-    rec.filename = b.foundAt;
-    rec.runtime = b.runtime;
-    rec.exitKind = b.binary.kind;
-    rec.present = present;
-    rec.reason = std::move(error);
-    batch_->push_back(std::move(rec));
-  };
-  for (const auto& b : gone) {
-    if (gate_.Fd() >= 0) gate_.UnmarkFd(b.fd);
-    Forget(b.binary.file);
-    close(b.fd);
-    record(b, false, "");
-  }
+  for (const auto& b : gone) Forget(b);
   for (auto& b : added) {
     std::string keyError = Key(b.fd, b.binary);
     std::string markError = gate_.Fd() >= 0 ? gate_.MarkFd(b.fd) : "";
@@ -461,22 +454,80 @@ void Reactor::RescanBinaries() {
       for (const auto& path : {b.binary.path, b.foundAt}) bpf_.AddName(path.substr(path.rfind('/') + 1), b.binary.kind);
     }
     opt_.binaries.push_back(b.binary);
-    record(b, true, Lacks(markError, bpfRunning_ ? keyError : ""));
+    batch_->push_back(BinaryRecord(b, true, Lacks(markError, bpfRunning_ ? keyError : "")));
   }
   if (gate_.Fd() >= 0) PublishBinaries();
 }
 
-// Two files can share a kernel key (btrfs subvolumes, an overlay's layers): the BPF side keeps
-// a key as long as one binary has it.
-void Reactor::Forget(const InodeKey& file) {
+// The first creation by a runtime the BPF side knew only by name (OCI_F_BY_NAME): that
+// creation is reported from the kernel's records alone, its later ones are held. Learnt from
+// a creation only: runc's init re-execs a sealed copy of itself (a private overlayfs mount,
+// a file of its own) under the same name, which must not become a runtime. kernel: the
+// exec'd file's key as the BPF side read it; its stat key is taken from the file opened.
+void Reactor::LearnFromExec(const Record& exec, const InodeKey& kernel) {
+  if (exec.task.euid != 0 || HoldFor(exec, opt_.holdVerbs) != Hold::Create) return;
+  // Held already: the file is a view of a marked one (an overlayfs stacked on it); a mark of
+  // its own would hold each exec twice.
+  if (std::find(heldCreations_.begin(), heldCreations_.end(), exec.task.pid) != heldCreations_.end()) return;
+  for (const auto& b : opt_.binaries)
+    if (b.kernel == kernel) return;
+  const oci_task& t = exec.task;
+  std::string proc = t.vpid ? "/proc/" + std::to_string(t.vpid) : opt_.hostProc + "/" + std::to_string(t.pid);
+  std::string parent = opt_.hostProc + "/" + std::to_string(t.ppid);
+  ExecutedBinary exe = OpenExecuted(keys_, proc, parent, exec.filename, kernel);
+  if (exe.fd < 0) return;  // neither it nor its parent there any more: learnt at its next creation
+  std::string error = gate_.Fd() >= 0 ? gate_.MarkFd(exe.fd) : "";
+  // The path it was exec'd by, when absolute: by now the process may run a private copy of
+  // the file (crun's bind mount of itself, whose path reads "/").
+  std::string path = exec.filename.rfind('/', 0) == 0 ? exec.filename : exe.path;
+  RuntimeBinary binary{path, OCI_BIN_RUNTIME, exe.file, kernel};
+  bpf_.AddBinary(binary);
+  opt_.binaries.push_back(binary);
+  std::string name = path.substr(path.rfind('/') + 1);
+  FoundBinary found{binary, path, name, -1, t.mntns};
+  if (binaryWatch_.Fd() >= 0) binaryWatch_.WatchLearned(exe.fd, found);
+  close(exe.fd);
+  Record rec = BinaryRecord(found, true, Lacks(error, ""));
+  rec.task = t;
+  batch_->push_back(std::move(rec));
+}
+
+// A binary gone from every candidate path is forgotten, as is one learnt from an exec once
+// deleted or unmounted. Forgetting is safe for a runtime still running the old file: it can
+// only exec it again through /proc/self/exe or an fd (runc init), which needs no hold, and
+// BPF keeps such a re-exec in its session whether it knows the inode or not (a replaced file
+// has no links). Two files can share a kernel key (btrfs subvolumes, an overlay's layers): the
+// BPF side keeps a key as long as one binary has it.
+void Reactor::Forget(const FoundBinary& b) {
+  if (b.fd >= 0) {
+    if (gate_.Fd() >= 0) gate_.UnmarkFd(b.fd);
+    close(b.fd);
+  }
   auto it = std::find_if(opt_.binaries.begin(), opt_.binaries.end(),
-                         [&](const RuntimeBinary& r) { return r.file == file; });
-  if (it == opt_.binaries.end()) return;
-  InodeKey kernel = it->kernel;
-  opt_.binaries.erase(it);
-  bool shared = std::any_of(opt_.binaries.begin(), opt_.binaries.end(),
-                            [&](const RuntimeBinary& r) { return r.kernel == kernel; });
-  if (bpfRunning_ && !shared) bpf_.RemoveBinary(kernel);
+                         [&](const RuntimeBinary& r) { return r.file == b.binary.file; });
+  if (it != opt_.binaries.end()) {
+    InodeKey kernel = it->kernel;
+    opt_.binaries.erase(it);
+    bool shared = std::any_of(opt_.binaries.begin(), opt_.binaries.end(),
+                              [&](const RuntimeBinary& r) { return r.kernel == kernel; });
+    if (bpfRunning_ && !shared) bpf_.RemoveBinary(kernel);
+  }
+  batch_->push_back(BinaryRecord(b, false, ""));
+}
+
+Record Reactor::BinaryRecord(const FoundBinary& b, bool present, std::string error) {
+  Record rec;
+  rec.kind = RecordKind::Binary;
+  rec.task.ts_ns = MonotonicNs();
+  rec.task.mntns = b.mntns;
+  rec.flags = b.fd < 0 ? OCI_F_BY_NAME : 0;
+  rec.binary = b.binary.path;
+  rec.filename = b.foundAt;
+  rec.runtime = b.runtime;
+  rec.exitKind = b.binary.kind;
+  rec.present = present;
+  rec.reason = std::move(error);
+  return rec;
 }
 
 bool Reactor::Answer(uint64_t cookie, bool allow) { return holds_.Answer(cookie, allow); }

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,6 +44,8 @@ struct ReactorOptions {
   uint32_t maxHeld = 4096;           // more concurrent holds are answered at once
   uint32_t watcherPidns = 0;
   bool watcherInInitPidns = true;
+  std::string hostProc = "/proc";   // the host's procfs (under the host root, in a pod)
+  uint32_t hostPidns = 0;            // that procfs' pid namespace, 0: the initial one
   std::vector<std::string> names;    // runtime basenames
   std::vector<RuntimeBinary> binaries;  // path and kind: the reactor opens and keys them
   // Every path a runtime may be at: watched for installs and upgrades.
@@ -103,7 +106,9 @@ class Reactor {
   // filesystems, and said, since it is wrong where the two differ). Returns why, or "".
   std::string Key(int fd, RuntimeBinary& b);
   void RescanBinaries();
-  void Forget(const InodeKey& file);
+  void LearnFromExec(const Record& exec, const InodeKey& kernel);
+  void Forget(const FoundBinary& binary);
+  Record BinaryRecord(const FoundBinary& binary, bool present, std::string error);
   void OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uint32_t open);
   void PublishBinaries();
   // What the watchdog answered while it stood in, reported once its argv record is read.
@@ -143,6 +148,9 @@ class Reactor {
   bool lossCheckOwed_ = false;
   std::chrono::steady_clock::time_point armedFor_ = std::chrono::steady_clock::time_point::max();
   std::unique_ptr<Batch> batch_;
+  // Host pids of the latest creations held at a permission check: a file another mark already
+  // holds the execs of (an overlayfs over a marked runtime) is not learnt again (LearnFromExec).
+  std::deque<uint32_t> heldCreations_;
 };
 
 }  // namespace ocinotify

@@ -26,6 +26,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* inode of the watcher's pid namespace, set before load */
 const volatile __u32 watcher_pidns = 0;
+/* inode of the pid namespace the watcher calls the host's (its host root's /proc: a kind
+ * node's own, for a watcher in one of its pods), set before load; 0: the initial one. Pids in
+ * records and map keys are the host's; a task that is not on the host (pid 0 there) is none
+ * of the watcher's business. */
+const volatile __u32 host_pidns = 0;
 
 /* basenames that runtimes are exec'd by (runc, crun, ...): 64 is far more
  * than the runtimes that exist; user paths add their basenames here */
@@ -45,13 +50,14 @@ struct {
 	__type(value, __u32);
 } runtime_inodes SEC(".maps");
 
-/* processes currently running a runtime binary, by host tgid -> their mntns.
- * LRU: a failed exec leaves no exit behind, so entries must be reclaimable. */
+/* processes currently running a runtime binary, by host tgid -> what their
+ * descendants inherit. LRU: a failed exec leaves no exit behind, so entries
+ * must be reclaimable. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct oci_lineage);
 } sessions SEC(".maps");
 
 /* descendants of a session that have not exec'd yet (runc init stages,
@@ -131,8 +137,8 @@ static __always_inline __u32 mntns_of(struct task_struct *task)
 	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 }
 
-/* the task's id as the watcher's pid namespace sees it, 0 if invisible */
-static __always_inline __u32 watcher_view(struct pid *pid)
+/* the task's id as pid namespace ns sees it, 0 if invisible */
+static __always_inline __u32 pid_in(struct pid *pid, __u32 ns)
 {
 	unsigned int level = BPF_CORE_READ(pid, level);
 
@@ -143,10 +149,34 @@ static __always_inline __u32 watcher_view(struct pid *pid)
 
 		if (bpf_core_read(&up, sizeof(up), &pid->numbers[i]))
 			break;
-		if (BPF_CORE_READ(up.ns, ns.inum) == watcher_pidns)
+		if (BPF_CORE_READ(up.ns, ns.inum) == ns)
 			return up.nr;
 	}
 	return 0;
+}
+
+static __always_inline __u32 watcher_view(struct pid *pid)
+{
+	return pid_in(pid, watcher_pidns);
+}
+
+/* the task's process id on the host, 0 when it is not on the host */
+static __always_inline __u32 host_tgid(struct task_struct *task)
+{
+	if (!host_pidns)
+		return BPF_CORE_READ(task, tgid);
+	return pid_in(BPF_CORE_READ(task, group_leader, thread_pid), host_pidns);
+}
+
+/* the pid namespace the task lives in (task_active_pid_ns) */
+static __always_inline __u32 own_pidns(struct pid *pid)
+{
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid up;
+
+	if (level >= 32 || bpf_core_read(&up, sizeof(up), &pid->numbers[level]))
+		return 0;
+	return BPF_CORE_READ(up.ns, ns.inum);
 }
 
 static __always_inline void fill_task(struct oci_task *t, struct task_struct *task)
@@ -154,12 +184,13 @@ static __always_inline void fill_task(struct oci_task *t, struct task_struct *ta
 	t->ts_ns = bpf_ktime_get_ns();
 	t->cgroup_id = bpf_get_current_cgroup_id();
 	t->mntns = mntns_of(task);
-	t->pid = BPF_CORE_READ(task, tgid);
-	t->tid = BPF_CORE_READ(task, pid);
+	t->pid = host_tgid(task);
+	t->tid = host_pidns ? pid_in(BPF_CORE_READ(task, thread_pid), host_pidns) : BPF_CORE_READ(task, pid);
 	t->vpid = watcher_view(BPF_CORE_READ(task, group_leader, thread_pid));
 	t->vtid = watcher_view(BPF_CORE_READ(task, thread_pid));
-	t->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	t->ppid = host_tgid(BPF_CORE_READ(task, real_parent));
 	t->euid = BPF_CORE_READ(task, cred, euid.val);
+	t->pidns = own_pidns(BPF_CORE_READ(task, thread_pid));
 }
 
 static __always_inline int inode_kind(struct file *file)
@@ -269,6 +300,23 @@ static __always_inline __u32 enter_kind(struct task_struct *task, const char *na
 	return kind ? *kind : 0;
 }
 
+/* A file no runtime's inode names, exec'd by real root under a runtime's name:
+ * a runtime at a path or in a mount namespace (a kind node's) nobody named. It
+ * is followed from this exec on like a known one, and user space learns its
+ * inode from its first creation (reactor.cc). A longer name is no runtime's. */
+static __always_inline __u32 name_kind(struct task_struct *task, struct file *exe)
+{
+	char key[OCI_NAME_LEN] = {};
+	struct dentry *dentry = BPF_CORE_READ(exe, f_path.dentry);
+	__u32 *kind;
+
+	if (BPF_CORE_READ(task, cred, euid.val) != 0 || BPF_CORE_READ(dentry, d_name.len) >= OCI_NAME_LEN)
+		return 0;
+	bpf_probe_read_kernel_str(key, OCI_NAME_LEN, BPF_CORE_READ(dentry, d_name.name));
+	kind = bpf_map_lookup_elem(&runtime_names, key);
+	return kind ? *kind : 0;
+}
+
 struct argv_ctx {
 	struct oci_runtime_rec *r;
 	const char *const *argv;
@@ -369,7 +417,7 @@ static __always_inline int on_exec_enter(long dfd, const char *filename,
 	if (len <= 0)
 		return 0;
 	kind = enter_kind(task, name, len - 1, dfd, flags);
-	if (!kind)
+	if (!kind || !host_tgid(task))
 		return 0;
 	count(OCI_STAT_ENTER_MATCHED);
 	{
@@ -442,7 +490,11 @@ int exit_execveat(struct trace_event_raw_sys_exit *ctx)
 	return on_exec_exit(ctx->ret);
 }
 
-static __always_inline void emit_runtime_exec(struct task_struct *task, struct file *exe, __u32 kind)
+/* A runtime known by its inode is named by its file's name. One known only by its name is
+ * named by the path it was exec'd by: its own file may be a private copy by then (crun's
+ * bind mount of itself), and the path is what tells where it lives. */
+static __always_inline void emit_runtime_exec(struct task_struct *task, struct file *exe, __u32 kind,
+					      __u32 flags, struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u32 zero = 0;
 	struct oci_runtime_rec *r = bpf_map_lookup_elem(&runtime_scratch, &zero);
@@ -451,14 +503,18 @@ static __always_inline void emit_runtime_exec(struct task_struct *task, struct f
 	if (!r)
 		return;
 	r->hdr.type = OCI_REC_RUNTIME_EXEC;
-	r->hdr.flags = kind == OCI_BIN_MONITOR ? OCI_F_MONITOR : 0;
+	r->hdr.flags = flags | (kind == OCI_BIN_MONITOR ? OCI_F_MONITOR : 0);
 	fill_task(&r->hdr.task, task);
 	r->inode.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	r->inode.ino = BPF_CORE_READ(inode, i_ino);
 	r->argc = 0;
 	r->args_len = 0;
-	bpf_probe_read_kernel_str(r->filename, OCI_FILENAME_LEN,
-				  BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+	if (flags & OCI_F_BY_NAME)
+		bpf_probe_read_kernel_str(r->filename, OCI_FILENAME_LEN,
+					  (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
+	else
+		bpf_probe_read_kernel_str(r->filename, OCI_FILENAME_LEN,
+					  BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 	copy_arg_area(r, task);
 	submit_runtime_rec(r);
 }
@@ -487,8 +543,9 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	__u32 tgid = task->tgid, kind = inode_kind(exe), mntns;
-	struct oci_lineage *lin = bpf_map_lookup_elem(&lineage, &tgid);
+	__u32 tgid = host_tgid(task), kind = inode_kind(exe), flags = 0;
+	struct oci_lineage *lin = bpf_map_lookup_elem(&lineage, &tgid), session;
+	bool linked = BPF_CORE_READ(exe, f_inode, __i_nlink) != 0;
 
 	/* an exec from a thread other than the leader took the leader's pid:
 	 * its sys_exit will not find the tid it entered with */
@@ -497,20 +554,37 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 
 		bpf_map_delete_elem(&execs_in_flight, &old);
 	}
+	if (!tgid)
+		return 0;
+	if (!kind && linked) {
+		kind = name_kind(task, exe);
+		flags = kind ? OCI_F_BY_NAME : 0;
+	}
 	if (kind) {
-		emit_runtime_exec(task, exe, kind);
-		/* a runtime re-exec'ing itself (runc init, runsc gofer) stays
-		 * part of the session it descends from */
-		if (kind == OCI_BIN_RUNTIME && !lin) {
-			mntns = mntns_of(task);
-			bpf_map_update_elem(&sessions, &tgid, &mntns, BPF_ANY);
+		emit_runtime_exec(task, exe, kind, flags, ctx);
+		session.session_pid = tgid;
+		session.runtime_mntns = mntns_of(task);
+		session.runtime_ino = BPF_CORE_READ(exe, f_inode, i_ino);
+		/* A runtime re-exec'ing itself (runc init from its sealed copy,
+		 * runsc's sandbox in its new namespaces) stays part of the
+		 * session it descends from. Another runtime exec'd in another
+		 * mount namespace (a kind node's, entered by `docker exec`, or
+		 * a container's entrypoint) is a session of its own, and that
+		 * descendant's first exec there: the entrypoint. */
+		if (lin && lin->runtime_ino != session.runtime_ino && lin->runtime_mntns != session.runtime_mntns) {
+			emit_init_exec(task, lin, ctx);
+			bpf_map_update_elem(&containers, &tgid, lin, BPF_ANY);
+			bpf_map_delete_elem(&lineage, &tgid);
+			lin = NULL;
 		}
+		if (kind == OCI_BIN_RUNTIME && !lin)
+			bpf_map_update_elem(&sessions, &tgid, &session, BPF_ANY);
 		return 0;
 	}
 	/* The runtimes' private copies of themselves (memfd, O_TMPFILE: crun's
 	 * /dev/fd/N, youki's sealed memfd, runc's clone) have no links: a
 	 * runtime re-exec'ing one stays the runtime it was. */
-	if (BPF_CORE_READ(exe, f_inode, __i_nlink) == 0)
+	if (!linked)
 		return 0;
 	bpf_map_delete_elem(&sessions, &tgid);
 	/* hooks run in the runtime's mount namespace: not the entrypoint */
@@ -525,20 +599,18 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid = parent->tgid, ctgid = child->tgid;
-	struct oci_lineage lin, *from;
-	__u32 *mntns;
+	__u32 ptgid, ctgid;
+	struct oci_lineage *from;
 
-	if (child->pid != ctgid)
+	if (child->pid != child->tgid)
 		return 0; /* a new thread, not a new process */
-	mntns = bpf_map_lookup_elem(&sessions, &ptgid);
-	if (mntns) {
-		lin.session_pid = ptgid;
-		lin.runtime_mntns = *mntns;
-		bpf_map_update_elem(&lineage, &ctgid, &lin, BPF_ANY);
+	ptgid = host_tgid(parent);
+	ctgid = host_tgid(child);
+	if (!ctgid)
 		return 0;
-	}
-	from = bpf_map_lookup_elem(&lineage, &ptgid);
+	from = bpf_map_lookup_elem(&sessions, &ptgid);
+	if (!from)
+		from = bpf_map_lookup_elem(&lineage, &ptgid);
 	if (from)
 		bpf_map_update_elem(&lineage, &ctgid, from, BPF_ANY);
 	return 0;
@@ -568,17 +640,20 @@ SEC("tracepoint/sched/sched_process_exit")
 int sched_exit(void *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 tgid = task->tgid;
+	__u32 tgid;
 	struct oci_lineage *lin;
 
 	/* do_exit() decrements signal->live before this tracepoint: 0 means
 	 * the last thread of the process is leaving */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
+	tgid = host_tgid(task);
+	if (!tgid)
+		return 0;
+	/* a container whose entrypoint is a runtime is both */
 	if (bpf_map_lookup_elem(&sessions, &tgid)) {
 		emit_exit(task, OCI_EXIT_RUNTIME, tgid);
 		bpf_map_delete_elem(&sessions, &tgid);
-		return 0;
 	}
 	lin = bpf_map_lookup_elem(&containers, &tgid);
 	if (lin) {

@@ -46,6 +46,9 @@ enum oci_record_flags {
 	OCI_F_ARGS_TRUNCATED = 1 << 0,
 	OCI_F_EXECVEAT = 1 << 1,
 	OCI_F_MONITOR = 1 << 2,
+	/* RUNTIME_EXEC of a file whose inode is not a known runtime's but whose
+	 * name is: a runtime at a path or in a mount namespace nobody named */
+	OCI_F_BY_NAME = 1 << 3,
 };
 
 enum oci_stat {
@@ -72,7 +75,9 @@ struct oci_task {
 	__u32 vtid;
 	__u32 ppid;
 	__u32 euid; /* effective uid in the initial user namespace */
-	__u32 _pad;
+	/* inode of the task's pid namespace: the pids a nested node's runtime
+	 * writes (pid files, state) are in it */
+	__u32 pidns;
 };
 
 struct oci_header {
@@ -111,10 +116,14 @@ struct oci_exec_failed_rec {
 	__u32 _pad;
 };
 
-/* lineage/containers map value */
+/* sessions/lineage/containers map value */
 struct oci_lineage {
 	__u32 session_pid;
 	__u32 runtime_mntns;
+	/* the session's runtime binary (i_ino): a descendant exec'ing another
+	 * runtime in another mount namespace is a nested node's runtime, not a
+	 * re-exec. 0 for a container a scan found. */
+	__u64 runtime_ino;
 };
 
 #endif

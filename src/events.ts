@@ -41,6 +41,11 @@ export interface ContainerEvent {
   mntns: number | null;
   /** cgroup v2 id of the container's init, as a decimal string; null before `create` */
   cgroupId: string | null;
+  /**
+   * Mount namespace inode of the runtime that made the container: the node it runs on. A kind
+   * or k3d node (a container of its own) has its own; on the host, the host's. null when unknown.
+   */
+  nodeMntns: number | null;
   pod: PodRef | null;
   container: { name: string | null; type: ContainerType | null; image: string | null };
   sandboxId: string | null;
@@ -133,6 +138,14 @@ export interface RuntimeChangeEvent {
    * as `added`, for a binary found at start.
    */
   markError: string | null;
+  /**
+   * 'path': found at a known or given path; 'exec': found from its first exec by real root under
+   * a runtime's name (another mount namespace - a kind node's -, an unlisted path): its first
+   * creation was reported unheld, the following ones are held.
+   */
+  foundBy: 'path' | 'exec';
+  /** 'exec': the mount namespace of the runtime that ran it, where `path` is its path; else null */
+  mntns: number | null;
 }
 
 export type WatchMode = 'full' | 'fanotify-only' | 'ebpf-only';

@@ -19,6 +19,8 @@ interface TaskFields {
   vtid: number;
   ppid: number;
   euid: number;
+  /** the task's own pid namespace: a nested node's runtime writes pids as it sees them */
+  pidns: number;
   flags: number;
   filename: string;
 }
@@ -98,6 +100,12 @@ export interface BinaryRecord {
   present: boolean;
   /** what the new binary lacks: its fanotify mark (not held), its kernel inode key (the BPF side may miss it); '' when nothing */
   markError: string;
+  /** 'exec': learnt from a creation by a runtime known only by name (no candidate path led to it) */
+  foundBy: 'path' | 'exec';
+  /** 'exec': the runtime's mount namespace, where path is its path; 0 otherwise */
+  mntns: number;
+  /** 'exec', added: the runtime it was learnt from; 0 otherwise */
+  pid: number;
 }
 
 /** An exec that looked like a runtime's failed (bpf sys_exit_execve): a held runtime that never ran. */
@@ -135,6 +143,8 @@ export interface RecordFlags {
   readonly argsTruncated: number;
   readonly execveat: number;
   readonly monitor: number;
+  /** a runtime exec of a file known only by its name */
+  readonly byName: number;
 }
 
 /** The header's enums, as the addon exports them. */
@@ -173,6 +183,10 @@ export interface NativeOptions {
   maxHeld: number;
   watcherPidns: number;
   watcherInInitPidns: boolean;
+  /** the host's procfs: where a runtime found from its exec is opened (/proc/PID/exe) */
+  hostProc: string;
+  /** that procfs' pid namespace (a kind node's own, in one of its pods); 0: the initial one */
+  hostPidns: number;
   names: string[];
   binaries: { path: string; kind: number }[];
   /** every path a runtime may appear at: watched for installs and upgrades */

@@ -71,7 +71,7 @@ export function containerEventProblems(value: unknown): Problems {
     'runtime',
   );
   check(p, isStringOrNull(e.bundle) && (e.bundle === null || (e.bundle as string).startsWith('/')), 'bundle');
-  check(p, isIntOrNull(e.pid) && isIntOrNull(e.mntns), 'pid/mntns');
+  check(p, isIntOrNull(e.pid) && isIntOrNull(e.mntns) && isIntOrNull(e.nodeMntns), 'pid/mntns/nodeMntns');
   check(p, e.cgroupId === null || (typeof e.cgroupId === 'string' && DECIMAL.test(e.cgroupId)), 'cgroupId');
   p.push(...metadataProblems(e));
   if (e.type === 'exit') check(p, isIntOrNull(e.exitCode) && isIntOrNull(e.signal), 'exitCode/signal');

@@ -6,6 +6,8 @@ import { cgroupIdOf, hostProcDir, hostView, inodeOrNull } from '../host/proc.js'
 import { liveReads } from '../host/reads.js';
 import { discoverRuntimes } from '../host/runtimes.js';
 import { scanExisting, userStateRoots } from '../host/state.js';
+import { LearnedRoots } from '../watcher/learned-roots.js';
+import { livePort } from '../watcher/port.js';
 
 export interface ListedContainer {
   id: string;
@@ -38,7 +40,8 @@ export function listContainers(options: ListOptions = {}): ListedContainer[] {
   const hostRoot = options.hostRoot ?? '/';
   const view = hostView(hostRoot, liveReads);
   const runtimes = discoverRuntimes({ hostRoot, extraPaths: [...(options.runtimePaths ?? [])] }, view.reads);
-  const listed = scanExisting(view, runtimes, userStateRoots(options.stateRoots ?? [])).map((c): ListedContainer => {
+  const roots = [...userStateRoots(options.stateRoots ?? []), ...new LearnedRoots(view, livePort).stateRoots()];
+  const listed = scanExisting(view, runtimes, roots).map((c): ListedContainer => {
     const meta = resolveAnnotations(c.annotations, { bundle: c.bundle, id: c.id });
     const proc = hostProcDir(view, c.initPid);
     return {

@@ -2,6 +2,7 @@
 // state directory names, believed only when the kernel agrees it can be. A pid file lives
 // wherever the caller said; whoever can write there can make it name any process.
 import { join, posix } from 'node:path';
+import { hostPidOf, isNestedPidns } from './nested-pid.js';
 import { hostProcDir, inodeOrNull, type HostView } from './proc.js';
 import type { HostReads } from './reads.js';
 
@@ -20,6 +21,8 @@ const PID_FILE_ERRNOS: ReadonlyMap<string, string> = new Map([
 ]);
 
 export interface InitPidQuery {
+  /** where the runtime's paths resolve: the host root, or a nested node's (/proc/PID/root) */
+  root: string;
   /** absolute, as the runtime saw it */
   pidFile: string | null;
   /** the runtime's state root (`--root` or its default) */
@@ -27,6 +30,10 @@ export interface InitPidQuery {
   id: string;
   /** mount namespace of the runtime: a container's init never shares it */
   runtimeMntns: number | null;
+  /** pid namespace of the runtime, in which its pid file and state name the init (0: unknown) */
+  runtimePidns: number;
+  /** the runtime's parent, which reaps the init of what it created (a shim, conmon) */
+  runtimeParent: number | null;
   /** whether pid is already another container's init */
   isKnownInit: (pid: number) => boolean;
 }
@@ -45,19 +52,20 @@ export interface InitPid {
 
 export function findInitPid(view: HostView, q: InitPidQuery): InitPid {
   const problems: InitPidProblem[] = [];
-  const accept = (pid: number, source: string): number | null => {
-    const reason = rejection(view, pid, q);
-    if (reason === null) return pid;
+  const accept = (named: number, source: string): number | null => {
+    const pid = isNestedPidns(view, q.runtimePidns) ? hostPidOf(view, named, q.runtimePidns, q.runtimeParent) : named;
+    const reason = pid === null ? "no host process is that pid of the runtime's pid namespace" : rejection(view, pid, q);
+    if (pid !== null && reason === null) return pid;
     problems.push({
       code: 'ERR_INIT_PID_REJECTED',
-      message: `${source} names pid ${pid}, which cannot be the init of ${q.id}: ${reason}`,
-      details: { pid, source, reason },
+      message: `${source} names pid ${named}, which cannot be the init of ${q.id}: ${reason}`,
+      details: { pid: named, source, reason },
     });
     return null;
   };
   let pid: number | null = null;
   if (q.pidFile !== null) {
-    const read = readPidFile(view, q.pidFile);
+    const read = readPidFile(view, q.root, q.pidFile);
     if (typeof read === 'number') pid = accept(read, 'pid file');
     else
       problems.push({
@@ -67,17 +75,17 @@ export function findInitPid(view: HostView, q: InitPidQuery): InitPid {
       });
   }
   if (pid === null && q.stateDir !== null) {
-    const fromState = readStatePid(view.reads, view.hostRoot, q.stateDir, q.id);
+    const fromState = readStatePid(view.reads, q.root, q.stateDir, q.id);
     if (fromState !== null) pid = accept(fromState, 'runtime state');
   }
   return { pid, problems };
 }
 
 /** The pid, or why the file does not hold one. */
-function readPidFile(view: HostView, path: string): number | string {
+function readPidFile(view: HostView, root: string, path: string): number | string {
   let text: string;
   try {
-    text = view.reads.readFileInRoot(view.hostRoot, path, MAX_PID_FILE_BYTES).toString('latin1').trim();
+    text = view.reads.readFileInRoot(root, path, MAX_PID_FILE_BYTES).toString('latin1').trim();
   } catch (err) {
     const errno = String((err as { code?: unknown }).code ?? '');
     return PID_FILE_ERRNOS.get(errno) ?? `unreadable (${errno || 'error'})`;

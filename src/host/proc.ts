@@ -7,14 +7,27 @@ export interface HostView {
   hostRoot: string;
   /** true when the watcher shares the host's pid namespace */
   inInitPidns: boolean;
+  /**
+   * The pid namespace of the host's /proc (a kind node's own, for a watcher in one of its pods):
+   * pids in events are as it sees them. 0 when unknown.
+   */
+  hostPidns: number;
+  /** The host's mount namespace (its pid 1's): a runtime in another one is in a nested node. 0 when unknown. */
+  hostMntns: number;
   reads: HostReads;
 }
 
-const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
+export const INIT_PIDNS_INO = 0xeffffffc; // PROC_PID_INIT_INO
 
 /** How this process sees the host. */
 export function hostView(hostRoot: string, reads: HostReads): HostView {
-  return { hostRoot, inInitPidns: ownPidns(reads) === INIT_PIDNS_INO, reads };
+  const inInitPidns = ownPidns(reads) === INIT_PIDNS_INO;
+  // Without a host root the watcher is on the host: its own namespaces are the host's (pid 1's
+  // may not be open to it), and in a pid namespace of its own it has no host /proc: its host's
+  // pids are then the initial namespace's. With one, the host is what the host root's pid 1 runs in.
+  const init = hostRoot === '/' ? null : join(hostRoot, 'proc', '1');
+  const ns = (name: string): number => inodeOrNull(reads, init === null ? `/proc/self/ns/${name}` : `${init}/ns/${name}`) ?? 0;
+  return { hostRoot, inInitPidns, hostPidns: init === null ? INIT_PIDNS_INO : ns('pid'), hostMntns: ns('mnt'), reads };
 }
 
 /** The inode of this process's pid namespace, 0 when unknown. */

@@ -40,6 +40,11 @@ export interface RuntimeBinary {
   foundAt: string;
   runtime: RuntimeName;
   kind: BinaryKind;
+  /**
+   * Found from its first exec (README, "Runtimes anywhere"): the mount namespace of the runtime
+   * that ran it, in which `path` is its path (a kind node's, not the host's).
+   */
+  mntns?: number;
 }
 
 export interface DiscoverOptions {
@@ -89,12 +94,16 @@ export function discoverRuntimes(opts: DiscoverOptions, reads: HostReads = liveR
   return [...found.values()];
 }
 
-/** The basenames a runtime can be exec'd by: the file's own and every symlink's that led to it. */
-export function execNames(binaries: readonly RuntimeBinary[]): string[] {
+/**
+ * The basenames a runtime can be exec'd by: the file's own and every symlink's that led to it,
+ * and every candidate's, so that a runtime nobody named (a kind node's) is known by its name.
+ */
+export function execNames(binaries: readonly RuntimeBinary[], candidates: readonly RuntimeCandidate[]): string[] {
   const names = new Set<string>();
   for (const b of binaries) {
     names.add(basename(b.path));
     names.add(basename(b.foundAt));
   }
+  for (const c of candidates) names.add(basename(c.path));
   return [...names];
 }

@@ -2,6 +2,8 @@
 // the containers found there are (the watcher's `existing` events, `ocinotify list`).
 import { join } from 'node:path';
 import type { RuntimeName } from '../argv.js';
+import { readBundleSpec, specAnnotations } from '../spec.js';
+import { hostPidOf, isNestedPidns } from './nested-pid.js';
 import { hostProcDir, startTimeOf, type HostView } from './proc.js';
 import type { HostReads } from './reads.js';
 import type { RuntimeBinary } from './runtimes.js';
@@ -15,6 +17,11 @@ export interface StateRoot {
   isDefault?: true;
   /** false: its layout is not one directory per container with a state file (runsc) */
   scanned?: false;
+  /** A nested node's root (learnt, src/watcher/learned-roots.ts): where dir resolves instead of the host root */
+  base?: string;
+  /** ...and that node's mount and pid namespaces: its state names inits by its own pids */
+  mntns?: number;
+  pidns?: number;
 }
 
 /** Every state root the watcher knows; `--state-root` and `stateRoots` add to it. */
@@ -48,6 +55,8 @@ export interface ExistingContainer {
   annotations: Record<string, string> | null;
   /** false while the init still waits for `start` (it runs the runtime's binary) */
   started: boolean;
+  /** the mount namespace of the node whose runtime made it (the host's, or a nested node's); null when unknown */
+  nodeMntns: number | null;
 }
 
 interface StateFields {
@@ -86,6 +95,7 @@ function runsRuntime(reads: HostReads, proc: string, runtimes: readonly RuntimeB
   if (exe === null) return false;
   if (exe.nlink === 0) return true;
   return runtimes.some((r) => {
+    if (r.mntns !== undefined) return false; // its path is another mount namespace's
     const st = reads.stat(r.path);
     return st !== null && st.ino === exe.ino && st.dev === exe.dev;
   });
@@ -111,6 +121,16 @@ function readState(reads: HostReads, dir: string): StateFields | null {
   return null;
 }
 
+/** A bundle's annotations, when the state does not copy them (crun's): null when it cannot be read. */
+function bundleAnnotations(reads: HostReads, root: string, bundle: string | null): Record<string, string> | null {
+  if (bundle === null) return null;
+  try {
+    return specAnnotations(readBundleSpec(bundle, { root, cwd: null, readFile: reads.readFileInRoot }).spec).annotations;
+  } catch {
+    return null;
+  }
+}
+
 /** Every live container under the known state roots (and extra ones), as of now. */
 export function scanExisting(
   view: HostView,
@@ -122,23 +142,26 @@ export function scanExisting(
   const seen = new Set<string>();
   for (const root of [...STATE_ROOTS, ...extraRoots]) {
     if (root.scanned === false) continue;
-    for (const stateDir of containerDirs(reads, join(view.hostRoot, root.dir), root.nested)) {
+    for (const stateDir of containerDirs(reads, join(root.base ?? view.hostRoot, root.dir), root.nested)) {
       const state = readState(reads, stateDir);
       if (state === null) continue;
-      const proc = hostProcDir(view, state.pid);
+      const pid = root.pidns !== undefined && isNestedPidns(view, root.pidns) ? hostPidOf(view, state.pid, root.pidns, null) : state.pid;
+      if (pid === null) continue;
+      const proc = hostProcDir(view, pid);
       const startTime = startTimeOf(reads, proc);
       if (startTime === null || (state.startTime !== null && state.startTime !== startTime)) continue;
-      const key = `${state.pid}:${startTime}`;
+      const key = `${pid}:${startTime}`;
       if (seen.has(key)) continue; // the same root reached by two paths
       seen.add(key);
       found.push({
         id: stateDir.slice(stateDir.lastIndexOf('/') + 1),
         runtime: root.runtime,
         stateDir,
-        initPid: state.pid,
+        initPid: pid,
         bundle: state.bundle,
-        annotations: state.annotations,
+        annotations: state.annotations ?? bundleAnnotations(reads, root.base ?? view.hostRoot, state.bundle),
         started: !runsRuntime(reads, proc, runtimes),
+        nodeMntns: root.mntns ?? (view.hostMntns || null),
       });
     }
   }
@@ -151,6 +174,7 @@ export function liveRuntimePids(view: HostView, runtimes: readonly RuntimeBinary
   const procRoot = view.inInitPidns ? '/proc' : join(view.hostRoot, 'proc');
   const inodes = new Set(
     runtimes.flatMap((r) => {
+      if (r.mntns !== undefined) return []; // its path is another mount namespace's
       const st = reads.stat(r.path);
       return st === null ? [] : [`${st.dev}:${st.ino}`];
     }),

@@ -24,8 +24,12 @@ export interface Session {
   /** the runtime's exec of it was seen to succeed (sched_process_exec) */
   running: boolean;
   precreateTs: bigint;
-  /** the runtime's mount namespace, which its container's init cannot share */
+  /** the runtime's mount namespace, which its container's init cannot share: the node's */
   runtimeMntns?: number | null;
+  /** the runtime's pid namespace, in which its pid file names the init (a nested node's own) */
+  runtimePidns?: number;
+  /** the runtime's parent (a shim, conmon): it reaps the init, and outlives the runtime in its node */
+  runtimeParent?: number | null;
   euid?: number;
   /** what `precreate` read, to tell whether config.json changed before `create` */
   specCheck?: SpecCheck | null;

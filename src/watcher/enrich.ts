@@ -6,6 +6,7 @@ import { diagnostic, diagnosticFromError, type DiagnosticContext } from '../diag
 import { SpecError } from '../errors.js';
 import type { ContainerEvent } from '../events.js';
 import { procDir, type HostView } from '../host/proc.js';
+import { rootAfter } from '../host/runtime-root.js';
 import type { HostReads } from '../host/reads.js';
 import type { ExecRecord } from '../native.js';
 import { MAX_ANNOTATION_BYTES, readBundleSpec, specAnnotations, type OciSpec } from '../spec.js';
@@ -74,7 +75,8 @@ export class Enrich {
   checkUnchanged(session: Session, ts: bigint): void {
     const check = session.specCheck;
     session.specCheck = null;
-    const why = check?.changedSince(this.view.reads.readFileInRoot, this.view.hostRoot) ?? null;
+    const after = rootAfter(this.view, { mntns: session.runtimeMntns, parent: session.runtimeParent });
+    const why = check?.changedSince(this.view.reads.readFileInRoot, after) ?? null;
     if (check == null || why === null) return;
     const message = `${check.configPath} changed between precreate and create (${why}): the metadata reported may not be what the runtime used`;
     this.report.diagnose(diagnostic('ERR_SPEC_CHANGED', 'degraded', message, diagnosticContext(session, ts), { configPath: check.configPath }));
@@ -86,8 +88,8 @@ export class Enrich {
   }
 
   /**
-   * The bundle's spec, read through the runtime's root, where its paths resolve, or through the
-   * host's once the runtime is gone (its root no longer opens).
+   * The bundle's spec, read through the runtime's root, where its paths resolve, or once the
+   * runtime is gone (its root no longer opens) through the root its paths resolve in after it.
    */
   private readSpec(bundle: string, rec: ExecRecord): SpecRead {
     const proc = procDir(this.view, rec);
@@ -96,12 +98,13 @@ export class Enrich {
       const read = readBundleSpec(bundle, { root, cwd: null, readFile: reader.readFile });
       return { root, read, bytes: reader.last() };
     };
-    if (proc === null) return attempt(this.view.hostRoot);
+    const after = (): string => rootAfter(this.view, { mntns: rec.mntns, parent: rec.ppid });
+    if (proc === null) return attempt(after());
     try {
       return attempt(`${proc}/root`);
     } catch (err) {
       if (this.view.reads.readlink(`${proc}/root`) !== null) throw err;
-      return attempt(this.view.hostRoot);
+      return attempt(after());
     }
   }
 }

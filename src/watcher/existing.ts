@@ -35,8 +35,8 @@ export class Existing {
     private readonly view: HostView,
     /** the runtime binaries watched now, kept current by the facade */
     private readonly binaries: readonly RuntimeBinary[],
-    /** the caller's state roots, beyond the known ones */
-    private readonly stateRoots: readonly StateRoot[],
+    /** the state roots beyond the known ones: the caller's, and those learnt from nested nodes */
+    private readonly stateRoots: () => readonly StateRoot[],
     private readonly containers: Containers,
     private readonly native: Pick<NativeWatcher, 'trackContainer'>,
     private readonly report: Pick<Report, 'publish'>,
@@ -67,7 +67,7 @@ export class Existing {
   }
 
   private scan(): ExistingContainer[] {
-    const found = scanExisting(this.view, this.binaries, this.stateRoots);
+    const found = scanExisting(this.view, this.binaries, this.stateRoots());
     for (const c of found) this.reportExisting(c);
     return found;
   }
@@ -97,9 +97,11 @@ export class Existing {
       started: c.started,
       running: true,
       precreateTs: 0n,
+      runtimeMntns: c.nodeMntns,
     };
     this.containers.addExisting(session);
-    this.native.trackContainer(c.initPid, 0, c.started, inodeOrNull(this.view.reads, '/proc/self/ns/mnt') ?? 0);
+    const runtimeMntns = c.nodeMntns ?? inodeOrNull(this.view.reads, '/proc/self/ns/mnt') ?? 0;
+    this.native.trackContainer(c.initPid, 0, c.started, runtimeMntns);
     const event = containerEvent('existing', session, 0n, this.view);
     event.started = c.started;
     this.report.publish(event);

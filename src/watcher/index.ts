@@ -2,10 +2,11 @@
 // port, chooses the mode, and hands each record to its seam: sessions.ts (runtime execs),
 // lifecycle.ts (exits, init execs), gate.ts (deadlines); existing.ts runs the snapshot.
 import { EventEmitter, on } from 'node:events';
+import { join } from 'node:path';
 import type { ContainerEvent, LostEvent, WatchdogEvent, WatchMode } from '../events.js';
 import { CREATION_VERBS, START_VERB } from '../argv.js';
 import { OciNotifyError } from '../errors.js';
-import { hostView, ownPidns, type HostView } from '../host/proc.js';
+import { hostView, INIT_PIDNS_INO, ownPidns, type HostView } from '../host/proc.js';
 import { discoverRuntimes, execNames, runtimeCandidates, type DiscoverOptions, type RuntimeBinary } from '../host/runtimes.js';
 import { userStateRoots } from '../host/state.js';
 import { BINARY_KIND, type NativeOptions, type NativeRecord, type NativeStats, type NativeStatus, type NativeWatcher } from '../native.js';
@@ -14,6 +15,7 @@ import { Containers } from './containers.js';
 import { Enrich } from './enrich.js';
 import { Existing } from './existing.js';
 import { Gate, watchdogAllowsCreations, type GatePolicy, type GateVerdict, type TimeoutPolicy, type TimeoutRule } from './gate.js';
+import { LearnedRoots } from './learned-roots.js';
 import { Lifecycle } from './lifecycle.js';
 import { livePort, type Port } from './port.js';
 import type { Report } from './report.js';
@@ -104,7 +106,8 @@ export class ContainerWatcher extends EventEmitter {
     };
     this.watchdog = new WatchdogReport((event: WatchdogEvent) => this.emit('watchdog', event), report.diagnose);
     const enrich = new Enrich(view, report, options.includeSpec === true);
-    this.lifecycle = new Lifecycle(view, this.mode, this.containers, this.native, report, enrich);
+    const learned = new LearnedRoots(view, port);
+    this.lifecycle = new Lifecycle(view, this.mode, this.containers, this.native, report, enrich, learned);
     const policy = gatePolicy(options);
     this.gate = new Gate(this.native, report, policy, (session, reason) => this.lifecycle.deny(session, reason));
     this.sessions = new Sessions(view, this.binaries, this.containers, this.native, report, {
@@ -119,7 +122,7 @@ export class ContainerWatcher extends EventEmitter {
     if (options.signal?.aborted) this.close();
     if (options.snapshot !== false) {
       const roots = userStateRoots(options.stateRoots ?? []);
-      const existing = new Existing(view, this.binaries, roots, this.containers, this.native, report, this.closed.signal);
+      const existing = new Existing(view, this.binaries, () => [...roots, ...learned.stateRoots()], this.containers, this.native, report, this.closed.signal);
       // After attaching, so a container created meanwhile is in the stream, the scan or both (deduplicated).
       setImmediate(() => existing.snapshot());
     }
@@ -221,6 +224,7 @@ function nativeOptions(
   host: { view: HostView; pidns: number; discover: DiscoverOptions; binaries: readonly RuntimeBinary[] },
 ): NativeOptions {
   const mode = options.mode ?? 'auto';
+  const candidates = runtimeCandidates(host.discover);
   return {
     useBpf: mode !== 'fanotify-only',
     useFanotify: mode !== 'ebpf-only',
@@ -230,9 +234,11 @@ function nativeOptions(
     maxHeld: MAX_HELD,
     watcherPidns: host.pidns,
     watcherInInitPidns: host.view.inInitPidns,
-    names: execNames(host.binaries),
+    hostProc: host.view.inInitPidns ? '/proc' : join(host.view.hostRoot, 'proc'),
+    hostPidns: host.view.hostPidns === INIT_PIDNS_INO ? 0 : host.view.hostPidns,
+    names: execNames(host.binaries, candidates),
     binaries: host.binaries.map((r) => ({ path: r.path, kind: BINARY_KIND[r.kind] })),
-    candidates: runtimeCandidates(host.discover).map((c) => ({ ...c, kind: BINARY_KIND[c.kind] })),
+    candidates: candidates.map((c) => ({ ...c, kind: BINARY_KIND[c.kind] })),
     watchdog: {
       enabled: options.watchdog !== false,
       allowCreations: watchdogAllowsCreations(gatePolicy(options)),

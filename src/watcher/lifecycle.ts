@@ -7,10 +7,12 @@ import { diagnostic, errnoName } from '../diagnostics.js';
 import { decodeStatus, type ContainerEvent, type LifecycleType, type WatchMode } from '../events.js';
 import { findInitPid } from '../host/init-pid.js';
 import { cgroupIdOf, hostProcDir, inodeOrNull, type HostView } from '../host/proc.js';
+import { rootAfter } from '../host/runtime-root.js';
 import { defaultStateRoot } from '../host/state.js';
 import { EXIT_KIND, type ExecFailedRecord, type ExecRecord, type ExitRecord, type InitExecRecord, type NativeWatcher } from '../native.js';
 import type { Containers, Session } from './containers.js';
 import type { Enrich } from './enrich.js';
+import type { LearnedRoots } from './learned-roots.js';
 import { containerEvent, diagnosticContext, type Report } from './report.js';
 
 export class Lifecycle {
@@ -27,6 +29,7 @@ export class Lifecycle {
     private readonly native: Pick<NativeWatcher, 'watchPid'>,
     private readonly report: Pick<Report, 'publish' | 'diagnose'>,
     private readonly enrich: Pick<Enrich, 'checkUnchanged' | 'exited'>,
+    private readonly roots: Pick<LearnedRoots, 'learn'>,
   ) {}
 
   /** A runtime exec that creates nothing: `start` of a container followed, in the modes where that is its start. */
@@ -136,10 +139,13 @@ export class Lifecycle {
 
   private initPidOf(session: Session, ts: bigint): number | null {
     const found = findInitPid(this.view, {
+      root: rootAfter(this.view, { mntns: session.runtimeMntns, parent: session.runtimeParent }),
       pidFile: session.pidFile,
       stateDir: session.invocation.root ?? defaultStateRoot(session.runtime.name),
       id: session.id,
       runtimeMntns: session.runtimeMntns ?? null,
+      runtimePidns: session.runtimePidns ?? 0,
+      runtimeParent: session.runtimeParent ?? null,
       isKnownInit: (pid) => this.containers.container(pid) !== undefined,
     });
     const impact = found.pid === null ? 'ignored' : 'degraded';
@@ -176,6 +182,7 @@ export class Lifecycle {
     session.mntns = mntns;
     session.cgroupId = cgroupId;
     this.containers.addContainer(initPid, session);
+    this.roots.learn(session);
     if (this.mode === 'fanotify-only') this.native.watchPid(initPid, EXIT_KIND.container, session.runtime.pid);
     this.report.publish(this.event('create', session, ts));
     // After `create`, not on its way: a second read of config.json that only a diagnostic needs.

@@ -27,6 +27,7 @@ export function containerEvent(type: LifecycleType, s: Session, ts: bigint, view
     watcherPid: s.initPid === null ? null : view.inInitPidns ? s.initPid : (s.initVpid ?? null),
     mntns: s.mntns,
     cgroupId: s.cgroupId,
+    nodeMntns: s.runtimeMntns ?? null,
     pod: s.meta.pod,
     container: s.meta.container,
     sandboxId: s.meta.sandboxId,

@@ -165,6 +165,8 @@ export class Sessions {
       running: false,
       precreateTs: rec.ts,
       runtimeMntns: rec.mntns || (proc ? inodeOrNull(this.view.reads, `${proc}/ns/mnt`) : null),
+      runtimePidns: rec.pidns,
+      runtimeParent: rec.ppid || null,
       euid: rec.euid,
       specCheck: null,
     };

@@ -158,7 +158,7 @@ describe.skipIf(!privileged())('older containerd annotation sets, through real r
       await lifecycle(lab, rec, id, lab.bundle(id, ['/bin/sleep', '30'], annotations('container', release, sandboxId, uid)));
     await lab.runc(['kill', sandboxId, 'KILL']);
     await rec.until(() => rec.of(sandboxId, 'exit').length > 0);
-    await lab.runc(['delete', sandboxId]);
+    await lab.deleteExited(sandboxId);
     for (const id of [sandboxId, ...containers]) {
       expect(rec.of(id).map((e) => e.type), id).toEqual(STEPS);
       for (const e of rec.of(id)) expect(e.pod, `${id} ${e.type}`).toEqual(pod);

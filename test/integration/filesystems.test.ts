@@ -5,7 +5,8 @@
 // given to the watcher (runtimePaths) and a container with containerd's CRI annotations runs
 // through it: precreate (held), create, start, exit (7), with its pod. Needs root, loop devices
 // and the kernel's ext4, xfs, btrfs and overlay (mkfs.xfs, mkfs.btrfs); every mount and loop
-// device is undone in afterAll, whatever failed.
+// device is undone in afterAll, whatever failed. A copy nobody listed is found from its first
+// exec on an overlay where the two keys differ.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -170,6 +171,30 @@ describe.skipIf(!privileged())('a runtime binary on each filesystem', () => {
       }
     },
   );
+
+  it('a runc nobody listed, on an overlay over two filesystems (xino off): found from its first exec, held from the second', async () => {
+    // learnt from the BPF record's kernel key, checked against the file /proc/PID/exe opens:
+    // stat(2)'s key would never match it here
+    const runc = runcAt.get('overlayfs, layers on two filesystems, xino off, upper layer')!;
+    const ids = [`fs-learnt-1-${suffix}`, `fs-learnt-2-${suffix}`];
+    const learner = new Recorder({}, new Set(ids));
+    const found: RuntimeChangeEvent[] = [];
+    learner.watcher.on('runtime', (e: RuntimeChangeEvent) => found.push(e));
+    try {
+      expect(learner.watcher.runtimes.map((r) => r.path)).not.toContain(runc);
+      const runs = [];
+      for (const id of ids) runs.push(await lifecycleWith(runc, id, () => learner.until((ev) => ended(ev, id)), learner));
+      expect(found, 'its runtime event').toEqual([expect.objectContaining({ change: 'added', foundBy: 'exec', path: runc, markError: null })]);
+      // the first from the kernel's records alone, unheld; the second held like a listed one's
+      const [first, second] = runs as [ContainerEvent[], ContainerEvent[]];
+      expect(first.map((e) => e.type), ids[0]).toEqual(['precreate', 'create', 'start', 'exit']);
+      expect(first[0], ids[0]).toMatchObject({ held: false, pod: { name: `pod-${ids[0]}` }, runtime: { path: runc } });
+      expect(first[3], ids[0]).toMatchObject({ exitCode: 7 });
+      expectLifecycle(second, ids[1]!, 'an unlisted runc on an overlay over two filesystems, learnt', runc);
+    } finally {
+      learner.close();
+    }
+  });
 
   it.each<[WatchOptions['mode'], boolean, Partial<ContainerEvent>]>([
     ['ebpf-only', false, { exitCode: 7, signal: null }],

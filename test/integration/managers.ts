@@ -6,6 +6,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxRootfs, execRuntime, sleep, tail, until } from '../kit/index.js';
+import { PrivatePodman } from '../kit/podman.js';
 import { removeCgroupParent, unmountUnder } from './host-setup.js';
 
 /**
@@ -16,52 +17,15 @@ export class PodmanLab {
   readonly dir = mkdtempSync(join(tmpdir(), 'ocinotify-podman-'));
   readonly rootfs = busyboxRootfs(join(this.dir, 'rootfs'));
   readonly cgroupParent = `ocinotify-podman-${process.pid}`;
-  private readonly root = join(this.dir, 'storage');
-  private readonly runroot = join(this.dir, 'run');
-  private readonly tmp = join(this.dir, 'tmp');
-  private readonly log = join(this.dir, 'podman.log');
+  private readonly engine: PrivatePodman;
 
   constructor(readonly runtime: string = 'runc') {
-    writeFileSync(
-      join(this.dir, 'containers.conf'),
-      [
-        '[containers]',
-        'netns = "host"',
-        'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-        '[engine]',
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        `events_logfile_path = "${join(this.dir, 'events.log')}"`,
-        `runtime = "${runtime}"`,
-        `tmp_dir = "${this.tmp}"`,
-        `static_dir = "${join(this.root, 'libpod')}"`,
-        `volume_path = "${join(this.root, 'volumes')}"`,
-        '[network]',
-        `network_config_dir = "${join(this.dir, 'networks')}"`,
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(
-      join(this.dir, 'storage.conf'),
-      ['[storage]', 'driver = "vfs"', `graphroot = "${this.root}"`, `runroot = "${this.runroot}"`, ''].join('\n'),
-    );
+    this.engine = new PrivatePodman(this.dir, [`runtime = "${runtime}"`]);
   }
 
   /** podman with this lab's configuration; through /bin/sh (see execRuntime). */
   podman(args: string[]): Promise<string> {
-    return execRuntime(
-      '/usr/bin/env',
-      [
-        `CONTAINERS_CONF=${join(this.dir, 'containers.conf')}`,
-        `CONTAINERS_STORAGE_CONF=${join(this.dir, 'storage.conf')}`,
-        '/usr/bin/podman',
-        '--root', this.root,
-        '--runroot', this.runroot,
-        '--tmpdir', this.tmp,
-        ...args,
-      ],
-      this.log,
-    );
+    return this.engine.podman(args);
   }
 
   /** `podman run -d` of cmd in this lab's rootfs; resolves with the container id. */
@@ -72,7 +36,7 @@ export class PodmanLab {
 
   /** The bundle podman gives a container: containers/storage's per-container userdata. */
   bundleOf(id: string): string {
-    return join(this.root, 'vfs-containers', id, 'userdata');
+    return join(this.engine.storage, 'vfs-containers', id, 'userdata');
   }
 
   private cleaned = false;

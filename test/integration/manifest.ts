@@ -2,6 +2,7 @@
 // into the podman arguments that give a container the same privileges and mounts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ContainerConfig, ContainerMount, ContainerSecurityContext } from '../kit/cri/client.js';
 
 type Yaml = string | number | boolean | null | Yaml[] | { [key: string]: Yaml };
 
@@ -152,4 +153,45 @@ export function podmanArgs(pod: PodSpec, entrypoint: string[]): { options: strin
   if (c.resources?.limits?.memory) args.push('--memory', memory(c.resources.limits.memory));
   args.push('--entrypoint', JSON.stringify(entrypoint));
   return { options: args, args: c.args };
+}
+
+const CRI_PROPAGATION: Record<string, ContainerMount['propagation']> = {
+  None: 'PROPAGATION_PRIVATE',
+  HostToContainer: 'PROPAGATION_HOST_TO_CONTAINER',
+  Bidirectional: 'PROPAGATION_BIDIRECTIONAL',
+};
+
+/**
+ * What the kubelet asks of CRI for the pod spec's one container: the image's entrypoint as
+ * command, the container's args, its hostPath mounts with their propagation, and its security
+ * context. Fields this does not translate throw.
+ */
+export function criAgent(pod: PodSpec, entrypoint: string[]): Pick<ContainerConfig, 'command' | 'args' | 'mounts'> & { securityContext: Omit<ContainerSecurityContext, 'namespaceOptions'>; hostPID: boolean } {
+  if (pod.containers.length !== 1) throw new Error('one container expected');
+  const c = pod.containers[0]!;
+  const sc = c.securityContext;
+  const profile = (p: { type: string } | undefined, what: string): { profileType: 'Unconfined' } | undefined => {
+    if (p === undefined) return undefined;
+    if (p.type !== 'Unconfined') throw new Error(`${what} ${p.type}: only Unconfined is translated`);
+    return { profileType: 'Unconfined' };
+  };
+  const mounts = (c.volumeMounts ?? []).map((m): ContainerMount => {
+    const host = pod.volumes?.find((v) => v.name === m.name)?.hostPath?.path;
+    if (host === undefined) throw new Error(`volume ${m.name} is not a hostPath`);
+    return { containerPath: m.mountPath, hostPath: host, readonly: m.readOnly === true, propagation: CRI_PROPAGATION[m.mountPropagation ?? 'None']! };
+  });
+  return {
+    command: entrypoint,
+    args: c.args,
+    mounts,
+    hostPID: pod.hostPID === true,
+    securityContext: {
+      capabilities: { addCapabilities: sc.capabilities?.add ?? [], dropCapabilities: sc.capabilities?.drop ?? [] },
+      privileged: sc.privileged === true,
+      ...(sc.runAsUser === undefined ? {} : { runAsUser: { value: sc.runAsUser } }),
+      readonlyRootfs: sc.readOnlyRootFilesystem === true,
+      ...(profile(sc.seccompProfile, 'seccomp') === undefined ? {} : { seccomp: profile(sc.seccompProfile, 'seccomp')! }),
+      ...(profile(sc.appArmorProfile, 'apparmor') === undefined ? {} : { apparmor: profile(sc.appArmorProfile, 'apparmor')! }),
+    },
+  };
 }

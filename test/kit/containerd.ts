@@ -236,11 +236,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
   /** Mount points under our dir, deepest first. */
   private mounts(): string[] {
-    return readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => unescapeMount(line.split(' ')[4] ?? ''))
-      .filter((point) => point.startsWith(`${this.dir}/`))
-      .sort((a, b) => b.length - a.length);
+    return mountsUnder(this.dir);
   }
 
   private async unmount(point: string): Promise<void> {
@@ -249,22 +245,37 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
   /** Our cgroup parent and everything below it, in every cgroup hierarchy, parents first. */
   private cgroups(): string[] {
-    const found: string[] = [];
-    const walk = (dir: string): void => {
-      if (!existsSync(dir)) return;
-      found.push(dir);
-      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
-    };
-    for (const root of cgroupMounts()) walk(join(root, this.cgroupParent));
-    return found;
+    return cgroupTree(this.cgroupParent);
   }
 }
 
-function cgroupMounts(): string[] {
+/** A cgroup and everything below it, in every cgroup hierarchy, parents first. */
+export function cgroupTree(parent: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    found.push(dir);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
+  };
+  for (const root of cgroupMounts()) walk(join(root, parent));
+  return found;
+}
+
+/** Every mounted cgroup hierarchy (v1 controllers and v2). */
+export function cgroupMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((line) => / - cgroup2? /.test(line))
     .map((line) => unescapeMount(line.split(' ')[4] ?? ''));
+}
+
+/** Mount points below dir, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => unescapeMount(line.split(' ')[4] ?? ''))
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
@@ -280,7 +291,7 @@ function killQuietly(pid: number): void {
   }
 }
 
-function rmdirQuietly(dir: string): void {
+export function rmdirQuietly(dir: string): void {
   try {
     rmdirSync(dir);
   } catch {

@@ -13,6 +13,10 @@ export interface ImageSpec {
   name: string;
   entrypoint: string[];
   cmd?: string[];
+  /** PATH in the image's environment; default /bin */
+  path?: string;
+  /** makes the image's one layer in an empty directory; default a busybox-static rootfs */
+  rootfs?: (dir: string) => void;
 }
 
 interface Descriptor {
@@ -29,7 +33,8 @@ export const PAUSE_IMAGE: ImageSpec = { name: 'ocinotify.local/pause:1', entrypo
 
 /**
  * Writes an OCI image layout holding every image in `images` as one tar archive at `tarPath`,
- * for `ctr images import`. All images share one uncompressed layer: a busybox-static rootfs.
+ * for `ctr images import`. Each image has one uncompressed layer; images with the same rootfs
+ * builder share it.
  */
 export function buildImageArchive(tarPath: string, images: readonly ImageSpec[]): void {
   const work = mkdtempSync(`${tarPath}.build-`);
@@ -42,12 +47,17 @@ export function buildImageArchive(tarPath: string, images: readonly ImageSpec[])
       writeFileSync(join(blobs, hex), data);
       return { mediaType, digest: `sha256:${hex}`, size: data.length };
     };
-    const layer = put('application/vnd.oci.image.layer.v1.tar', rootfsLayer(join(work, 'rootfs')));
+    const layers = new Map<ImageSpec['rootfs'], Descriptor>();
+    const layerOf = (build: ImageSpec['rootfs']): Descriptor => {
+      if (!layers.has(build)) layers.set(build, put('application/vnd.oci.image.layer.v1.tar', rootfsLayer(join(work, `rootfs-${layers.size}`), build ?? busyboxRootfs)));
+      return layers.get(build)!;
+    };
     const platform = { architecture: ARCH[process.arch] ?? process.arch, os: 'linux' };
     const manifests = images.map((image) => {
+      const layer = layerOf(image.rootfs);
       const config = put('application/vnd.oci.image.config.v1+json', json({
         ...platform,
-        config: { Entrypoint: image.entrypoint, Cmd: image.cmd ?? null, Env: ['PATH=/bin'], WorkingDir: '/' },
+        config: { Entrypoint: image.entrypoint, Cmd: image.cmd ?? null, Env: [`PATH=${image.path ?? '/bin'}`], WorkingDir: '/' },
         rootfs: { type: 'layers', diff_ids: [layer.digest] },
       }));
       const manifest = put('application/vnd.oci.image.manifest.v1+json', json({
@@ -70,9 +80,10 @@ export function buildImageArchive(tarPath: string, images: readonly ImageSpec[])
   }
 }
 
-/** An uncompressed tar of a busybox-static rootfs (so its digest is its diff id). */
-function rootfsLayer(rootfs: string): Buffer {
-  busyboxRootfs(rootfs);
+/** An uncompressed tar of the rootfs build makes (so its digest is its diff id). */
+function rootfsLayer(rootfs: string, build: (dir: string) => void): Buffer {
+  mkdirSync(rootfs);
+  build(rootfs);
   const tar = `${rootfs}.tar`;
   execFileSync('tar', ['-C', rootfs, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, ...readdirSync(rootfs)]);
   return readFileSync(tar);

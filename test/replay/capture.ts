@@ -13,13 +13,14 @@ import { moveHugetlbToV1 } from '../integration/host-setup.js';
 import { ptraceStopThread } from '../integration/pauses.js';
 import { PodmanLab } from '../integration/managers.js';
 import { Containerd, K8S_NAMESPACE } from '../kit/containerd.js';
-import { containerConfig, CriClient, hostNetworkPod } from '../kit/cri/client.js';
+import { containerConfig, CriClient, hostNetworkPod, type PodSandboxConfig } from '../kit/cri/client.js';
 import { criAnnotations, deleteWhenStopped, execRuntime, Lab, RUNC, sq, until } from '../kit/index.js';
+import { KindNode } from '../kit/node.js';
 import { BUSYBOX_IMAGE } from '../kit/oci-image.js';
 import { gateOf, readFixture, serialize, writeFixture, type Emission, type Fixture, type FixtureOptions } from './fixture.js';
 import { RecordingPort } from './recording-port.js';
 import { expectFaithful, replay } from './replay.js';
-import { BURST, CRI_NAMESPACE, eventsOf, FAIL_CLOSED_NAMESPACE, IDS, LATE_RUNC_SUFFIX, PODMAN_NAME, SCENARIOS, type Scenario } from './scenarios.js';
+import { BURST, CRI_NAMESPACE, eventsOf, FAIL_CLOSED_NAMESPACE, IDS, LATE_RUNC_SUFFIX, NESTED_NAMESPACE, PODMAN_NAME, SCENARIOS, type Scenario } from './scenarios.js';
 
 const MAX_FIXTURE_BYTES = 500 * 1024;
 const ATTEMPTS = 3;
@@ -57,6 +58,20 @@ class Capture {
 }
 
 type Begin = (extra?: FixtureOptions) => Capture;
+
+/** A pod of a sandbox and one container over CRI, run to the end of both. */
+async function podLifecycle(cri: CriClient, c: Capture, config: PodSandboxConfig): Promise<void> {
+  const sandbox = await cri.runPodSandbox(config);
+  const id = await cri.createContainer(sandbox, containerConfig('app', BUSYBOX_IMAGE.name, ['/bin/sleep', '3600']), config);
+  await cri.startContainer(id);
+  await c.step(id, 'start');
+  await cri.stopContainer(id);
+  await c.step(id, 'exit');
+  await cri.removeContainer(id);
+  await cri.stopPodSandbox(sandbox);
+  await c.step(sandbox, 'exit');
+  await cri.removePodSandbox(sandbox);
+}
 type Exec = (args: string[]) => Promise<string>;
 
 /** create (+ start) or run, then kill and remove one container, each step seen by the watcher. */
@@ -185,22 +200,29 @@ const DRIVERS: Record<string, (begin: Begin) => Promise<Capture>> = {
       c = begin();
       const pod = { name: 'rp-pod', namespace: CRI_NAMESPACE, uid: '7e1a0c55-0000-4000-8000-00000000000b' };
       const logDirectory = join(ctd.dir, 'pods', `${pod.namespace}_${pod.name}_${pod.uid}`);
-      const config = hostNetworkPod({ ...pod, logDirectory, cgroupParent: ctd.cgroupParent });
-      const sandbox = await cri.runPodSandbox(config);
-      const id = await cri.createContainer(sandbox, containerConfig('app', BUSYBOX_IMAGE.name, ['/bin/sleep', '3600']), config);
-      await cri.startContainer(id);
-      await c.step(id, 'start');
-      await cri.stopContainer(id);
-      await c.step(id, 'exit');
-      await cri.removeContainer(id);
-      await cri.stopPodSandbox(sandbox);
-      await c.step(sandbox, 'exit');
-      await cri.removePodSandbox(sandbox);
+      await podLifecycle(cri, c, hostNetworkPod({ ...pod, logDirectory, cgroupParent: ctd.cgroupParent }));
       return c;
     } finally {
       c?.close();
       cri.close();
       await ctd.stop();
+    }
+  },
+
+  async 'kind-node'(begin) {
+    const node = await KindNode.start();
+    const cri = new CriClient(node.criSocket);
+    let c: Capture | undefined;
+    try {
+      await cri.waitReady();
+      c = begin();
+      const pod = { name: 'rp-nested', namespace: NESTED_NAMESPACE, uid: '7e1a0c55-0000-4000-8000-00000000000c' };
+      await podLifecycle(cri, c, hostNetworkPod({ ...pod, logDirectory: `/var/log/pods/${pod.namespace}_${pod.name}_${pod.uid}`, cgroupParent: '/ocinotify-pods' }));
+      return c;
+    } finally {
+      c?.close();
+      cri.close();
+      await node.remove();
     }
   },
 

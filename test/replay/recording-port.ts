@@ -33,6 +33,15 @@ export class RecordingPort implements Port {
     this.reads = Object.fromEntries(READ_METHODS.map((m) => [m, this.recordRead(m)])) as unknown as HostReads;
   }
 
+  get memoryDir(): string {
+    return this.live.memoryDir;
+  }
+
+  /** Written through: what a scenario teaches the watcher, a real run would remember. */
+  remember(name: string, text: string): void {
+    this.live.remember(name, text);
+  }
+
   open(options: NativeOptions, onBatch: Parameters<Port['open']>[1]): NativeWatcher {
     this.opened = structuredClone(options);
     const native = this.live.open(options, (batch) => {

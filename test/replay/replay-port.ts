@@ -5,7 +5,7 @@
 import { ContainerWatcher } from '../../src/index.js';
 import type { HostReads } from '../../src/host/reads.js';
 import type { NativeOptions, NativeRecord, NativeStats, NativeWatcher } from '../../src/native.js';
-import type { Port } from '../../src/watcher/port.js';
+import { livePort, type Port } from '../../src/watcher/port.js';
 import { gateOf, listen, READ_METHODS, type ControlMethod, type Emission, type Fixture, type LogEntry, type ReadMethod } from './fixture.js';
 
 type ReadEntry = Extract<LogEntry, { read: ReadMethod }>;
@@ -37,6 +37,8 @@ function readKey(method: string, args: readonly unknown[]): string {
 
 export class ReplayPort implements Port {
   readonly reads: HostReads;
+  /** the live port's: its file is read back as the recording read it */
+  readonly memoryDir = livePort.memoryDir;
   /** the control calls the replayed watcher made, as the fixture has them */
   readonly calls: CallEntry[] = [];
   /** what went wrong: reads never recorded, recorded reads never asked */
@@ -83,6 +85,9 @@ export class ReplayPort implements Port {
     listen(watcher, (e) => this.emitted.push({ ...e, batch: this.delivered }));
     return watcher;
   }
+
+  /** Nothing is written: a replay runs without root, and remembers nothing. */
+  remember(): void {}
 
   open(options: NativeOptions, onBatch: (batch: NativeRecord[]) => void): NativeWatcher {
     this.opened = options;

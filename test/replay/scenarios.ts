@@ -37,6 +37,8 @@ export const IDS = {
 
 export const PODMAN_NAME = 'rp-podman';
 export const CRI_NAMESPACE = 'ocinotify-replay';
+/** the pod namespace of the kind-node scenario's pod */
+export const NESTED_NAMESPACE = 'ocinotify-replay-nested';
 /** pods whose held creation the deadline denies (gate-timeout) */
 export const FAIL_CLOSED_NAMESPACE = 'rp-fail-closed';
 export const BURST = Array.from({ length: 6 }, (_, i) => `rp-burst-${i}`);
@@ -212,6 +214,23 @@ export const SCENARIOS: readonly Scenario[] = [
       const timeouts = emitted.filter((e) => e.on === 'gateTimeout').map((e) => e.payload);
       expect(timeouts).toContainEqual({ id: IDS.watchdogHeld, allowed: true, by: 'watchdog' });
       expect(emitted.filter((e) => e.on === 'watchdog').map((e) => e.payload.change)).toEqual(['takeover', 'back']);
+    },
+  },
+  {
+    name: 'kind-node',
+    description:
+      "a kind-style node (containerd 2.1, runc 1.3, a mount and pid namespace of its own) the watcher was told nothing of: its runc found from its first exec, that creation reported unheld, the next held, the node's pids made the host's",
+    options: QUIET,
+    gate: NO_GATE,
+    check(emitted) {
+      const own = eventsOf(emitted).filter((e) => e.pod?.namespace === NESTED_NAMESPACE);
+      const sandbox = own.find((e) => e.container.type === 'sandbox');
+      const container = own.find((e) => e.container.type === 'container');
+      const nodeMntns = sandbox?.nodeMntns;
+      const found = emitted.filter((e) => e.on === 'runtime' && e.payload.foundBy === 'exec' && e.payload.mntns === nodeMntns);
+      expect(found.map((e) => [e.payload.change, e.payload.path])).toEqual([['added', '/usr/sbin/runc']]);
+      expectFourSteps(own, sandbox!.id, 'runc', { manager: 'containerd', nodeMntns }, false);
+      expectFourSteps(own, container!.id, 'runc', { manager: 'containerd', nodeMntns, container: { name: 'app', type: 'container' } });
     },
   },
 ];

@@ -25,15 +25,37 @@ export interface PodSandboxConfig {
   linux: { cgroupParent: string; securityContext: { namespaceOptions: NamespaceOption } };
 }
 
+type ProfileType = 'RuntimeDefault' | 'Unconfined' | 'Localhost';
+
+/** What a pod spec's securityContext becomes (the kubelet's translation, the fields used here). */
+export interface ContainerSecurityContext {
+  namespaceOptions: NamespaceOption;
+  capabilities?: { addCapabilities: string[]; dropCapabilities: string[] };
+  privileged?: boolean;
+  runAsUser?: { value: number };
+  readonlyRootfs?: boolean;
+  seccomp?: { profileType: ProfileType };
+  apparmor?: { profileType: ProfileType };
+}
+
+/** A hostPath volume mount: paths are the node's. */
+export interface ContainerMount {
+  containerPath: string;
+  hostPath: string;
+  readonly: boolean;
+  propagation: 'PROPAGATION_PRIVATE' | 'PROPAGATION_HOST_TO_CONTAINER' | 'PROPAGATION_BIDIRECTIONAL';
+}
+
 export interface ContainerConfig {
   metadata: { name: string; attempt: number };
   image: { image: string };
   command: string[];
   args: string[];
+  mounts: ContainerMount[];
   labels: Record<string, string>;
   annotations: Record<string, string>;
   logPath: string;
-  linux: { securityContext: { namespaceOptions: NamespaceOption } };
+  linux: { securityContext: ContainerSecurityContext };
 }
 
 /** The node's network (no CNI), a private pid namespace per container, like the kubelet does for hostNetwork pods. */
@@ -66,6 +88,7 @@ export function containerConfig(name: string, image: string, command: string[], 
     image: { image },
     command,
     args,
+    mounts: [],
     labels: { 'io.kubernetes.container.name': name },
     annotations: {},
     logPath: `${name}/0.log`,
@@ -99,8 +122,9 @@ export class CriClient {
     }
   }
 
-  async runPodSandbox(config: PodSandboxConfig): Promise<string> {
-    return ((await this.call('runPodSandbox', { config })) as { podSandboxId: string }).podSandboxId;
+  /** runtimeHandler: one of containerd's runtimes (its default when empty). */
+  async runPodSandbox(config: PodSandboxConfig, runtimeHandler = ''): Promise<string> {
+    return ((await this.call('runPodSandbox', { config, runtimeHandler })) as { podSandboxId: string }).podSandboxId;
   }
 
   async createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
