@@ -21,12 +21,17 @@ DEB_PACKAGES := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config m
 # apt-get source (scripts/build-prebuilt.sh) needs dpkg-source.
 DEB_PACKAGES += dpkg-dev
 
+# Installs those of the Debian packages $(1) that are missing.
+define install-missing
+missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+	echo "installing: $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+fi
+endef
+
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing: $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(call install-missing,$(DEB_PACKAGES))
 	@[ -d node_modules/.bin ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --ignore-scripts
 
 build: bpf addon ts
@@ -142,3 +147,16 @@ test-node-matrix: deps build prebuilt
 
 # ~4 minutes; after the matrix, make test's own recipe runs the whole suite on the machine's node.
 test: test-node-matrix
+
+# The tests below on Debian's own kernels under qemu (README "Testing on other kernels"), each
+# booted on this machine's / with this checkout's build; ~30 minutes per kernel. KERNELS: a
+# line ("6.1": its newest point release in the apt index) or an exact release ("6.1.0-47-amd64").
+KERNELS ?= 6.1 6.12
+KERNEL_TESTS ?= test/integration/lifecycle.test.ts test/integration/argv-forms.test.ts \
+	test/integration/gate.test.ts test/integration/ordering.test.ts \
+	test/integration/hostile-spec.test.ts test/integration/podman.test.ts
+KERNEL_PACKAGES := qemu-system-x86 kmod cpio xz-utils
+.PHONY: test-kernels
+test-kernels: deps build
+	@$(call install-missing,$(KERNEL_PACKAGES))
+	TESTS="$(KERNEL_TESTS)" scripts/kernels/run.sh $(KERNELS)
