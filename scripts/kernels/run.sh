@@ -11,7 +11,7 @@ checkout=$(dirname "$(dirname "$here")")
 CACHE=${OCINOTIFY_KERNEL_CACHE:-/var/cache/ocinotify-kernels}
 export OCINOTIFY_KERNEL_CACHE=$CACHE
 : "${TESTS:?the test files to run in each guest}"
-KERNEL_TIMEOUT=${KERNEL_TIMEOUT:-1800}
+KERNEL_TIMEOUT=${KERNEL_TIMEOUT:-3600}
 # The kernel's own words for a stuck CPU, a stuck task, a broken invariant.
 BAD_LOG='soft lockup|BUG:|WARNING:|hung_task'
 
