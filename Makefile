@@ -212,3 +212,16 @@ verdaccio:
 		npm ci --prefix $(VERDACCIO_DIR) --no-audit --no-fund --silent && \
 		echo "$$sum" > $(VERDACCIO_DIR)/.installed; }
 test test-node-matrix: verdaccio
+
+# The tests below on Debian's own kernels under qemu (README "Testing on other kernels"), each
+# booted on this machine's / with this checkout's build; ~30 minutes per kernel. KERNELS: a
+# line ("6.1": its newest point release in the apt index) or an exact release ("6.1.0-47-amd64").
+KERNELS ?= 6.1 6.12
+KERNEL_TESTS ?= test/integration/lifecycle.test.ts test/integration/argv-forms.test.ts \
+	test/integration/gate.test.ts test/integration/ordering.test.ts \
+	test/integration/hostile-spec.test.ts test/integration/podman.test.ts
+KERNEL_PACKAGES := qemu-system-x86 kmod cpio xz-utils
+.PHONY: test-kernels
+test-kernels: deps build
+	$(call apt-install,$(KERNEL_PACKAGES))
+	TESTS="$(KERNEL_TESTS)" scripts/kernels/run.sh $(KERNELS)
