@@ -44,6 +44,8 @@ for file in prebuilds/linux-*/ocinotify.node; do
 	[ -f "$file" ] || continue
 	make --no-print-directory -q "$file" ||
 		refuse "$file is older than the addon's sources: rebuild it (make $file) or remove it"
+	# The addon spawns its watchdog from beside itself: one without the other is no release.
+	[ -x "$(dirname "$file")/ocinotify-watchdog" ] || refuse "$(dirname "$file")/ocinotify-watchdog is missing beside $file"
 	say "packing $file ($(stat -c %s "$file") bytes)"
 done
 [ -f prebuilds/linux-x64/ocinotify.node ] || refuse "prebuilds/linux-x64/ocinotify.node is missing"

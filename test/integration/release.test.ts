@@ -28,13 +28,13 @@ function entryPoints(): string[] {
   return paths;
 }
 
-/** What may ship: the build's outputs, the sources a build from source needs, node-addon-api. */
+/** What may ship: the build's outputs (the addon and its watchdog), the sources a build from source needs, node-addon-api. */
 const SHIPPED = [
   /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|Makefile|binding\.gyp|scripts\/install\.mjs|bin\/ocinotify)$/,
   /^dist\/(esm|cjs)\/[\w/.-]+\.(js|d\.ts|js\.map|json)$/,
   /^addon\/\w+\.(cc|h)$/,
   /^bpf\/ocinotify\.(bpf\.c|h)$/,
-  /^prebuilds\/linux-(x64|arm64)\/ocinotify\.node$/,
+  /^prebuilds\/linux-(x64|arm64)\/(ocinotify\.node|ocinotify-watchdog)$/,
   /^node_modules\/node-addon-api\//,
 ];
 
@@ -59,6 +59,7 @@ describe.skipIf(!privileged() || !checkout())('npm pack from a fresh clone', () 
     expect(packed.code, packed.stderr).toBe(0);
     expect(packed.stderr).toMatch(/ocinotify prepack: packing prebuilds\/linux-x64\/ocinotify\.node \(\d+ bytes\)/);
     expect(packed.files).toContain('prebuilds/linux-x64/ocinotify.node');
+    expect(packed.files).toContain('prebuilds/linux-x64/ocinotify-watchdog');
     expect(packed.files).not.toContain('prebuilds/linux-arm64/ocinotify.node');
     for (const path of [...entryPoints(), 'dist/cjs/package.json', 'scripts/install.mjs', 'bpf/ocinotify.bpf.c', 'node_modules/node-addon-api/package.json']) {
       expect(packed.files).toContain(path);
