@@ -64,6 +64,9 @@ function watcher() {
     for (const line of parts.filter(Boolean)) w.lines.push(JSON.parse(line));
   });
   child.stderr.setEncoding('utf8').on('data', (d) => (w.stderr += d));
+  // A binary that did not install: 'error' instead of a crash of this script, which would leave
+  // the host without result.json.
+  child.on('error', (err) => (w.stderr += `spawn: ${err.message}\n`));
   w.closed = new Promise((resolve) => child.on('close', (code) => resolve((w.code = code))));
   return w;
 }
@@ -116,6 +119,8 @@ async function lifecycle() {
 try {
   result.compilers = run('/bin/sh', ['-c', 'command -v cc gcc g++ clang make']).stdout;
   result.install = await timed('install', install);
+  // Nothing after this can run without the package: the host shows npm's own words.
+  if (result.install.code !== 0) throw new Error(`npm install exited ${result.install.code}: ${result.install.stderr}`);
   result.doctor = await timed('doctor', doctor);
   result.runc = await timed('lifecycle', lifecycle);
   result.btfSha256 = createHash('sha256').update(readFileSync('/sys/kernel/btf/vmlinux')).digest('hex');

@@ -65,5 +65,13 @@ describe.skipIf(!privileged() || !checkout())('npm pack from a fresh clone', () 
       expect(packed.files).toContain(path);
     }
     expect(packed.files.filter((f) => !SHIPPED.some((re) => re.test(f)))).toEqual([]);
+    // src/ does not ship: a source map is of use to a user's debugger only with the sources in it.
+    const maps = packed.files.filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(0);
+    for (const f of maps) {
+      const map = JSON.parse(readFileSync(join(dir, 'clone', f), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+      expect(map.sourcesContent?.length, f).toBe(map.sources.length);
+      expect(map.sourcesContent!.every((c) => typeof c === 'string' && c.length > 0), f).toBe(true);
+    }
   }, 600_000);
 });
