@@ -171,17 +171,19 @@ test-arm64: deps-arm64
 test: prebuilt
 
 # The same tests on each Node line with the same prebuilt addon (Node-API: no rebuild). Node
-# binaries are the npm registry's node-linux-<arch> packages, kept in build-static/node/.
+# binaries are the npm registry's node-linux-<arch> packages, kept outside the tree in
+# $(NODE_MATRIX_CACHE) so that a fresh clone does not fetch them again.
 # Run in a copy of the tree without build/, so that the addon loaded is the prebuilt one;
 # npm_config_nodedir: node-gyp takes the headers from the package (the build-from-source test).
+NODE_MATRIX_CACHE ?= /var/cache/ocinotify-node-matrix
 NODE_VERSIONS ?= 20.20.2 22.23.3 24.21.0
 NODE_MATRIX_TESTS ?= test/unit test/integration/lifecycle.test.ts test/integration/modes.test.ts \
 	test/integration/gate.test.ts test/integration/package.test.ts
 .PHONY: test-node-matrix
 test-node-matrix: deps build prebuilt
 	@set -e; for v in $(NODE_VERSIONS); do \
-		[ -x build-static/node/$$v/node_modules/node-linux-$(NODE_ARCH)/bin/node ] || \
-			npm install --prefix build-static/node/$$v --no-save --no-audit --no-fund --silent node-linux-$(NODE_ARCH)@$$v; \
+		[ -x $(NODE_MATRIX_CACHE)/$$v/node_modules/node-linux-$(NODE_ARCH)/bin/node ] || \
+			npm install --prefix $(NODE_MATRIX_CACHE)/$$v --no-save --no-audit --no-fund --silent node-linux-$(NODE_ARCH)@$$v; \
 	done
 	@set -e; dir=$$(mktemp -d /tmp/ocinotify-matrix.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
 	tar -c --exclude=./.git --exclude=./node_modules --exclude=./build --exclude=./build-static \
@@ -189,7 +191,7 @@ test-node-matrix: deps build prebuilt
 	ln -s "$(CURDIR)/node_modules" "$$dir/node_modules"; \
 	cd "$$dir"; \
 	for v in $(NODE_VERSIONS); do \
-		bin=$(CURDIR)/build-static/node/$$v/node_modules/node-linux-$(NODE_ARCH)/bin; \
+		bin=$(NODE_MATRIX_CACHE)/$$v/node_modules/node-linux-$(NODE_ARCH)/bin; \
 		echo "== node $$($$bin/node --version) with $(PREBUILT)"; \
 		PATH="$$bin:$$PATH" npm_config_nodedir="$$(dirname $$bin)" \
 			$$bin/node node_modules/vitest/vitest.mjs run $(NODE_MATRIX_TESTS); \
