@@ -17,6 +17,8 @@ export type DiagnosticCode =
   | 'ERR_INIT_PID_REJECTED'
   /** the kernel saw the entrypoint exec'd by another pid than the one `create` reported */
   | 'ERR_INIT_PID_MISMATCH'
+  /** fanotify-only: a runtime's `run` exited, whether its container ran is not seen */
+  | 'ERR_RUN_UNFOLLOWED'
   /** the watchdog exited (killed, crashed); the watcher starts another */
   | 'ERR_WATCHDOG_EXITED'
   /** no watchdog could be started or reached: a stalled watcher holds runtimes until it runs again */
@@ -29,6 +31,7 @@ export const DIAGNOSTIC_CODES: readonly DiagnosticCode[] = [
   'ERR_PID_FILE',
   'ERR_INIT_PID_REJECTED',
   'ERR_INIT_PID_MISMATCH',
+  'ERR_RUN_UNFOLLOWED',
   'ERR_WATCHDOG_EXITED',
   'ERR_WATCHDOG_UNAVAILABLE',
 ];

@@ -114,6 +114,10 @@ export class Lifecycle {
     // status -1: seen through a pidfd, which does not tell; the pid file does. `run --detach`
     // exits as soon as its container runs, which may be before the entrypoint's exec.
     const initPid = rec.status <= 0 ? this.initPidOf(session, rec.ts) : null;
+    if (initPid === null && rec.status < 0 && session.invocation.verb === 'run') {
+      this.unfollowedRun(session, rec.ts);
+      return;
+    }
     if (initPid === null) {
       this.fail(session, rec);
       return;
@@ -135,6 +139,16 @@ export class Lifecycle {
           : 'runtime exited without starting the container';
     }
     this.report.publish(event);
+  }
+
+  /**
+   * A `run` seen through a pidfd alone (fanotify-only): it may have run its container and
+   * removed it before exiting, or failed; its exit status, which would tell, is not seen.
+   * `failed` would claim what is not known.
+   */
+  private unfollowedRun(session: Session, ts: bigint): void {
+    const message = `${session.runtime.name} run ${session.id} exited; whether its container ran is not known: without the eBPF side only the runtime's exit is seen, and a foreground run removes its container before it exits`;
+    this.report.diagnose(diagnostic('ERR_RUN_UNFOLLOWED', 'degraded', message, diagnosticContext(session, ts)));
   }
 
   private initPidOf(session: Session, ts: bigint): number | null {

@@ -205,7 +205,7 @@ describe.skipIf(!privileged())('a runtime binary on each filesystem', () => {
     const only = new Recorder({ mode, runtimePaths: [runc] }, new Set([id]));
     try {
       expect(only.watcher.mode).toBe(mode);
-      // without the BPF side, `runc run` (a fence) is seen as precreate only: the exit is awaited
+      // without the BPF side a `runc run` (a fence) ends in ERR_RUN_UNFOLLOWED, not an event: the exit is awaited
       const events = await lifecycleWith(runc, id, () => only.until((ev) => ended(ev, id)), only);
       expect(events.map((e) => e.type), id).toEqual(['precreate', 'create', 'start', 'exit']);
       expect(events[0]!.held, id).toBe(held);

@@ -1,6 +1,6 @@
 // Mode selection, each mode for real, and the CLI on top of them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainerWatcher, type ContainerEvent } from '../../src/index.js';
+import { ContainerWatcher, type ContainerEvent, type DiagnosticEvent } from '../../src/index.js';
 import { Lab, RUNC, Recorder, criAnnotations, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
 import { PROGRAM_NAMES, kernelState } from './kernel-state.js';
 
@@ -90,6 +90,28 @@ describe.skipIf(!privileged())('modes', () => {
       expect(pre[0]!.bundle).toBe(bundle);
       expectResolved(pre[0]!, id);
       expect(rec.watcher.stats().answeredByJs).toBeGreaterThanOrEqual(1);
+    } finally {
+      rec.close();
+      await lab.runc(['delete', '--force', id]).catch(() => undefined);
+    }
+  });
+
+  it("mode 'fanotify-only': a foreground `runc run` gives its precreate and ERR_RUN_UNFOLLOWED, never a false `failed`", async () => {
+    const id = 'mode-fanotify-run';
+    const bundle = lab.bundle(id, ['/bin/true'], criAnnotations(id));
+    const rec = new Recorder({ mode: 'fanotify-only' }, new Set([id]));
+    const diagnostics: DiagnosticEvent[] = [];
+    rec.watcher.on('diagnostic', (d: DiagnosticEvent) => {
+      if (d.id === id) diagnostics.push(d);
+    });
+    try {
+      await lab.runc(['run', '--bundle', bundle, id]);
+      await until(() => diagnostics.length > 0, () => `ERR_RUN_UNFOLLOWED for ${id}; events ${JSON.stringify(rec.of(id).map((e) => e.type))}`);
+      expect(diagnostics.map((d) => [d.code, d.impact])).toEqual([['ERR_RUN_UNFOLLOWED', 'degraded']]);
+      expect(diagnostics[0]!.message).toContain(`runc run ${id} exited`);
+      // The diagnostic ends the session (its runtime's exit): nothing for id comes after it.
+      expect(rec.of(id).map((e) => e.type)).toEqual(['precreate']);
+      expectResolved(rec.of(id)[0]!, id);
     } finally {
       rec.close();
       await lab.runc(['delete', '--force', id]).catch(() => undefined);
