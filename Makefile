@@ -118,7 +118,8 @@ fuzz: deps
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 ASAN_TESTS ?= test/integration/argv-forms.test.ts test/integration/hostile-spec.test.ts \
 	test/integration/hostile-argv.test.ts test/integration/hostile-process.test.ts test/integration/privacy.test.ts \
-	test/integration/runtime-upgrade.test.ts test/integration/filesystems.test.ts test/integration/older-kernels.test.ts
+	test/integration/runtime-upgrade.test.ts test/integration/filesystems.test.ts test/integration/older-kernels.test.ts \
+	test/integration/watchdog.test.ts
 .PHONY: test-asan
 test-asan: deps bpf
 	@set -e; dir=$$(mktemp -d /tmp/ocinotify-asan.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
@@ -127,6 +128,7 @@ test-asan: deps bpf
 	cd "$$dir"; \
 	CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" npx node-gyp rebuild --silent; \
 	nm -D build/Release/ocinotify.node | grep -q __asan_init; \
+	nm -D build/Release/ocinotify-watchdog | grep -q __asan_init; \
 	$(MAKE) --no-print-directory ts >/dev/null; \
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 npx vitest run $(ASAN_TESTS)
