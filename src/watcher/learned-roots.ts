@@ -38,15 +38,21 @@ function parse(text: string | undefined): LearnedRoot[] {
   }
 }
 
+/** a, then what b adds to it: one entry per (dir, node) */
+function union(a: LearnedRoot[], b: LearnedRoot[]): LearnedRoot[] {
+  return [...a, ...b.filter((r) => !a.some((k) => k.dir === r.dir && k.mntns === r.mntns))];
+}
+
 export class LearnedRoots {
   private roots: LearnedRoot[];
+  private readonly file: string;
 
   constructor(
     private readonly view: HostView,
     private readonly port: Pick<Port, 'remember' | 'memoryDir'>,
   ) {
-    const file = join(port.memoryDir, LEARNED_ROOTS_FILE);
-    this.roots = parse(view.reads.readHead(file, MAX_FILE_BYTES)?.bytes.toString('utf8'));
+    this.file = join(port.memoryDir, LEARNED_ROOTS_FILE);
+    this.roots = this.stored();
   }
 
   /**
@@ -60,12 +66,14 @@ export class LearnedRoots {
     if (!mntns || !isNestedMntns(this.view, mntns) || !isNestedPidns(this.view, session.runtimePidns ?? 0)) return;
     const dir = session.invocation.root ?? defaultStateRoot(session.runtime.name);
     if (dir === null || this.roots.some((r) => r.dir === dir && r.mntns === mntns)) return;
-    this.roots = [...this.roots, { runtime: session.runtime.name, dir, mntns }].slice(-MAX_ROOTS);
+    // Another watcher on the node may have learnt roots since: they are kept, not overwritten.
+    this.roots = union(this.stored(), [...this.roots, { runtime: session.runtime.name, dir, mntns }]).slice(-MAX_ROOTS);
     this.save();
   }
 
   /** The roots whose node still runs, each through one of its processes; the others are forgotten. */
   stateRoots(): StateRoot[] {
+    this.roots = union(this.stored(), this.roots);
     if (this.roots.length === 0) return [];
     const procs = processesInMntns(this.view, new Set(this.roots.map((r) => r.mntns)));
     const live = this.roots.filter((r) => procs.has(r.mntns));
@@ -78,6 +86,10 @@ export class LearnedRoots {
       const pidns = inodeOrNull(this.view.reads, join(proc, 'ns', 'pid'));
       return { runtime: r.runtime, dir: r.dir, nested: false, base: join(proc, 'root'), mntns: r.mntns, ...(pidns === null ? {} : { pidns }) };
     });
+  }
+
+  private stored(): LearnedRoot[] {
+    return parse(this.view.reads.readHead(this.file, MAX_FILE_BYTES)?.bytes.toString('utf8'));
   }
 
   private save(): void {

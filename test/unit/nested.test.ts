@@ -138,6 +138,22 @@ describe('state roots learnt from nested nodes', () => {
     expect(written.map((t) => JSON.parse(t))).toEqual([[{ runtime: 'runc', dir: '/run/containerd/runc/k8s.io', mntns: NODE.a.mntns }]]);
   });
 
+  it('keeps what another watcher of the node wrote since it started, learning and forgetting', () => {
+    const path = `/run/ocinotify/${LEARNED_ROOTS_FILE}`;
+    const files: Record<string, string> = {};
+    const reads = fakeHost(PROCS, files);
+    const port = { memoryDir: '/run/ocinotify', remember: (_: string, text: string) => (files[path] = text) };
+    const roots = new LearnedRoots(view(reads), port);
+    const other = { runtime: 'crun', dir: '/run/crun', mntns: NODE.b.mntns };
+    const gone = { runtime: 'runc', dir: '/run/runc', mntns: 4026539999 };
+    files[path] = JSON.stringify([other, gone]);
+    roots.learn(session(NODE.a, '/run/containerd/runc/k8s.io'));
+    const a = { runtime: 'runc', dir: '/run/containerd/runc/k8s.io', mntns: NODE.a.mntns };
+    expect(JSON.parse(files[path]!)).toEqual([other, gone, a]);
+    expect(roots.stateRoots().map((r) => r.dir)).toEqual(['/run/crun', '/run/containerd/runc/k8s.io']);
+    expect(JSON.parse(files[path]!)).toEqual([other, a]);
+  });
+
   it('takes a file that is not a list of roots for none', () => {
     const reads = fakeHost(PROCS, { [`/run/ocinotify/${LEARNED_ROOTS_FILE}`]: '{"not": "a list"' });
     expect(new LearnedRoots(view(reads), { memoryDir: '/run/ocinotify', remember: () => undefined }).stateRoots()).toEqual([]);
