@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
+import { eventJson } from './event-json.js';
 import { listContainers, type ListedContainer } from './list.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { MetricsAddressError, MetricsListenError, parseMetricsAddress, serveMetrics, WatcherMetrics } from './metrics.js';
@@ -205,7 +206,7 @@ async function runWatch(args: string[]): Promise<number> {
   watcher.on('event', (event: ContainerEvent) => {
     trim.refresh();
     log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
-    out(json ? JSON.stringify(event) : tableRow(event));
+    out(json ? eventJson(event) : tableRow(event));
   });
   try {
     if (!stop.signal.aborted) await once(watcher, 'close');
