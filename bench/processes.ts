@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TS_REGISTER = join(ROOT, 'bench', 'ts', 'register.mjs');
 const CLK_TCK = 100;
 /** from a loaded program to an attached one: a perf event open and an ioctl */
-const ATTACH_MARGIN_MS = 100;
+export const ATTACH_MARGIN_MS = 100;
 
 /** What an SRE would type: every exec of runc, with the kernel's timestamp. */
 export const BPFTRACE_ONE_LINER =
