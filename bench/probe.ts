@@ -6,10 +6,12 @@
 //   probe OUT allow|none
 //
 // allow: a trivial gate that allows everything; none: no gate (the runtime is still held
-// until JS has seen the precreate, then allowed).
+// until JS has seen the precreate, then allowed). It runs at the nice value `ocinotify watch`
+// takes (src/cli/priority.ts), set before the watcher starts its threads.
 import { writeFileSync } from 'node:fs';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { ContainerWatcher, type ContainerEvent, type DiagnosticEvent } from 'ocinotify';
+import { setNice, WATCH_NICE } from '../dist/esm/cli/priority.js';
 
 export interface Seen {
   type: ContainerEvent['type'] | 'diagnostic';
@@ -28,6 +30,8 @@ export interface Seen {
 
 const NO_EVENT = { seenNs: '0', pid: null, podName: null, exitCode: null, held: null, specError: null };
 const [out, gateMode] = process.argv.slice(2);
+const notNiced = setNice(WATCH_NICE);
+if (notNiced !== null) throw new Error(`probe: nice ${WATCH_NICE}: ${notNiced}`);
 const watcher = new ContainerWatcher({ gate: gateMode === 'allow' ? async () => 'allow' as const : undefined });
 const seen: [bigint, ContainerEvent][] = [];
 /** events handled per run of the JS thread (until its microtasks drain): how records are batched */
