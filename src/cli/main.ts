@@ -214,7 +214,9 @@ async function runWatch(args: string[]): Promise<number> {
   // out before a held runtime is let go.
   watcher.on('event', (event: ContainerEvent) => {
     trim.refresh();
-    log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
+    // Not built unless logged: this runs before a held runtime is let go.
+    if (logLevel === 'debug')
+      log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
     out(json ? eventJson(event) : tableRow(event));
   });
   try {
