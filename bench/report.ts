@@ -196,7 +196,7 @@ export function renderTable(r: Results): string {
       rows.push([
         'storm: where the watcher\'s time went (share of the storm\'s wall time)',
         '',
-        `JS thread on a CPU ${share(t.js.ran)}, waiting runnable for one ${share(t.js.waited)}; its other threads on a CPU ${share(t.others.ran)}, waiting ${share(t.others.waited)}; JS thread busy ${jsBusyShare === null ? '-' : `${Math.round(jsBusyShare * 100)} %`} of the time between the first event and the last; ${eventsPerTickMean?.toFixed(2) ?? '-'} events per JS run (max ${eventsPerTickMax})`,
+        `JS thread on a CPU ${share(t.js.ran)}, waiting runnable for one ${share(t.js.waited)}; reactor thread ${share(t.reactor?.ran ?? 0)}, waiting ${share(t.reactor?.waited ?? 0)}; the others ${share(t.others.ran)}, waiting ${share(t.others.waited)}; JS thread busy ${jsBusyShare === null ? '-' : `${Math.round(jsBusyShare * 100)} %`} of the time between the first event and the last; ${eventsPerTickMean?.toFixed(2) ?? '-'} events per JS run (max ${eventsPerTickMax})`,
         '',
       ]);
     }
