@@ -17,7 +17,16 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NATIVE = join(ROOT, 'bench', 'native');
 /** What runs a watcher: the package as `make build` left it, and the probe that embeds it. */
-const PACKAGE_FILES = ['package.json', 'binding.gyp', 'bin', 'dist/esm', 'build/Release/ocinotify.node', 'bench/probe.ts'];
+const PACKAGE_FILES = [
+  'package.json',
+  'binding.gyp',
+  'bin',
+  'dist/esm',
+  'build/Release/ocinotify.node',
+  // spawned beside the addon: without it every watcher runs degraded (ERR_WATCHDOG_UNAVAILABLE)
+  'build/Release/ocinotify-watchdog',
+  'bench/probe.ts',
+];
 
 /** One container a creator is to run. */
 export interface Planned {

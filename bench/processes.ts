@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TS_REGISTER = join(ROOT, 'bench', 'ts', 'register.mjs');
 const CLK_TCK = 100;
 /** from a loaded program to an attached one: a perf event open and an ioctl */
-const ATTACH_MARGIN_MS = 100;
+export const ATTACH_MARGIN_MS = 100;
 
 /** What an SRE would type: every exec of runc, with the kernel's timestamp. */
 export const BPFTRACE_ONE_LINER =
@@ -122,12 +122,12 @@ export class CliWatcher extends LineProcess {
   /** ids to keep; events of other containers on the machine are dropped */
   keep: (id: string) => boolean = () => true;
 
-  private constructor(pkg: string) {
-    super(join(pkg, 'bin', 'ocinotify'), ['watch', '--json'], (line, arrivalNs) => this.onLine(line, arrivalNs));
+  private constructor(pkg: string, args: string[]) {
+    super(join(pkg, 'bin', 'ocinotify'), ['watch', '--json', ...args], (line, arrivalNs) => this.onLine(line, arrivalNs));
   }
 
-  static async start(pkg: string): Promise<{ watcher: CliWatcher; readyMs: number }> {
-    const watcher = new CliWatcher(pkg);
+  static async start(pkg: string, args: string[] = []): Promise<{ watcher: CliWatcher; readyMs: number }> {
+    const watcher = new CliWatcher(pkg, args);
     const { line, ms } = await watcher.started();
     if ((JSON.parse(line) as { mode?: string }).mode !== 'full') throw new Error(`watcher not in full mode: ${line}`);
     return { watcher, readyMs: ms };

@@ -19,7 +19,7 @@ import { execCost } from './exec-cost.js';
 import { churn } from './footprint.js';
 import { BenchLab, RUNC } from './lab.js';
 import { CliWatcher, killAll } from './processes.js';
-import { renderChart, renderTable, type Machine, type Results } from './report.js';
+import { readBaseline, renderChart, renderReport, type Machine, type Results } from './report.js';
 import { criSideBySide, sideBySide, stopContainerd } from './side-by-side.js';
 import { summarize } from './stats.js';
 
@@ -41,6 +41,7 @@ const COUNTS = {
   latencyRounds: 8,
   storm: scale(2000),
   creators: 16,
+  stormRounds: 4,
   sideBySide: scale(300),
   criPods: QUICK ? 2 : 8,
   criPerPod: 2,
@@ -113,10 +114,12 @@ async function main(): Promise<void> {
         latencyAndGate(lab, COUNTS.gated, COUNTS.ungated, COUNTS.latencyRounds),
       );
     }
-    if (wanted('storm')) results.storm = await phase(results, lab, 'storm', () => storm(lab, COUNTS.storm, COUNTS.creators));
+    if (wanted('storm')) results.storm = await phase(results, lab, 'storm', () => storm(lab, COUNTS.storm, COUNTS.creators, COUNTS.stormRounds));
     if (!['side', 'cri', 'footprint'].some(wanted)) return finish(results, date);
     const readyMs = results.execCost?.watcherReadyMs ?? [];
-    const { watcher, readyMs: ms } = await CliWatcher.start(lab.pkg);
+    // At the priority of the bpftrace one-liner and of the reader they share: at its default
+    // nice -10 the CLI would take the CPU from both while the one-liner's line is on its way.
+    const { watcher, readyMs: ms } = await CliWatcher.start(lab.pkg, ['--nice', '0']);
     try {
       readyMs.push(ms);
       await sleep(1000);
@@ -152,7 +155,7 @@ function finish(results: Results, date: string): void {
   const file = join(RESULTS, `${name}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(RESULTS, `${name}.svg`), renderChart(results));
-  process.stdout.write(`${renderTable(results)}\n`);
+  process.stdout.write(`${renderReport(results, readBaseline())}\n`);
   log(`wrote ${file}`);
   if (results.errors.length) process.exitCode = 1;
 }

@@ -11,6 +11,7 @@ import { accuracy, type Accuracy } from './check.js';
 import type { BenchLab } from './lab.js';
 import { BPFTRACE_ONE_LINER, Bpftrace, LineProcess, Poller, type CliEvent, type CliWatcher } from './processes.js';
 import { summarize, usBetween, type Summary } from './stats.js';
+import { WriteTrace } from './write-trace.js';
 
 const SHORT_LIVED_MS = 50;
 const POLL_INTERVAL_MS = 100;
@@ -19,19 +20,44 @@ export interface SideBySide {
   containers: number;
   /** containers whose init exited less than 50 ms after their runtime's create exec */
   shortLived: number;
-  ours: { readerLatencyUs: Summary; accuracy: Accuracy };
-  bpftrace: { oneLiner: string; readyMs: number; readerLatencyUs: Summary; missed: number };
+  ours: { readerLatencyUs: Summary; accuracy: Accuracy; stages?: LineStages };
+  bpftrace: { oneLiner: string; readyMs: number; readerLatencyUs: Summary; missed: number; stages?: LineStages };
   poller: { intervalMs: number; latencyMs: Summary; missed: number; shortLivedMissed: number };
+}
+
+/** A precreate line's way to the reader, in us (bench/write-trace.ts): each stage ends where the next begins. */
+export interface LineStages {
+  /** kernel event -> the writer's write(2) of the line: for ours, the library and the serialisation */
+  toWrite: Summary;
+  /** write(2) -> the reader's first read(2) of that pipe after it: the pipe and the reader's wake-up */
+  toRead: Summary;
+  /** read(2) -> the reader's line event: node's stream and readline */
+  toLine: Summary;
+}
+
+function lineStages(trace: WriteTrace, pid: number, lines: { kernelNs: bigint; arrivalNs: bigint }[]): LineStages {
+  const byKernelNs = trace.stages(pid);
+  const rows = lines.flatMap((l) => {
+    const s = byKernelNs.get(l.kernelNs);
+    return s && s.readNs !== null && s.readNs <= l.arrivalNs ? [{ ...l, ...s, readNs: s.readNs }] : [];
+  });
+  return {
+    toWrite: summarize(rows.map((r) => usBetween(r.kernelNs, r.writeNs)), 'us'),
+    toRead: summarize(rows.map((r) => usBetween(r.writeNs, r.readNs)), 'us'),
+    toLine: summarize(rows.map((r) => usBetween(r.readNs, r.arrivalNs)), 'us'),
+  };
 }
 
 /** Lifecycle containers from `creators` creators; every 4th lives ~150 ms, the rest exit at once. */
 export async function sideBySide(lab: BenchLab, cli: CliWatcher, containers: number, creators: number): Promise<SideBySide> {
   const planned = lab.plan('sbs', containers, (i) => (i % 4 === 3 ? ['/bin/sleep', '0.15'] : ['/bin/true']));
   const { tracer, readyMs } = await Bpftrace.start();
+  const writes = await WriteTrace.start([cli.child, tracer.child]);
   const poller = await Poller.start(lab.stateRoot);
   const result = await lab.create('lifecycle', planned, creators);
   await sleep(POLL_INTERVAL_MS * 3);
   await tracer.stopTracing();
+  await writes.stopTracing();
   await poller.stop();
 
   const ours = cli.events.filter((e) => e.id.startsWith('sbs-'));
@@ -42,6 +68,10 @@ export async function sideBySide(lab: BenchLab, cli: CliWatcher, containers: num
     const [p, e] = [precreate.get(r.id), exit.get(r.id)];
     return p && e && Number(e.monotonicNs - p.monotonicNs) / 1e6 < SHORT_LIVED_MS;
   });
+  const tracedCreates = result.ran.flatMap((r) => {
+    const x = traced.get(r.id);
+    return x ? [{ kernelNs: x.kernelNs, arrivalNs: x.arrivalNs }] : [];
+  });
   const polled = result.ran.filter((r) => poller.firstSeen.has(r.id) && precreate.has(r.id));
   return {
     containers: result.ran.length,
@@ -49,19 +79,14 @@ export async function sideBySide(lab: BenchLab, cli: CliWatcher, containers: num
     ours: {
       readerLatencyUs: summarize([...precreate.values()].map((e) => usBetween(e.monotonicNs, e.arrivalNs)), 'us', true),
       accuracy: accuracy(result.ran, ours, (id) => `pod-${id}`, true, new Set(result.failures.map((l) => l.split(' ')[0]!))),
+      stages: lineStages(writes, cli.pid, [...precreate.values()].map((e) => ({ kernelNs: e.monotonicNs, arrivalNs: e.arrivalNs }))),
     },
     bpftrace: {
       oneLiner: BPFTRACE_ONE_LINER,
       readyMs,
-      readerLatencyUs: summarize(
-        result.ran.flatMap((r) => {
-          const x = traced.get(r.id);
-          return x ? [usBetween(x.kernelNs, x.arrivalNs)] : [];
-        }),
-        'us',
-        true,
-      ),
+      readerLatencyUs: summarize(tracedCreates.map((x) => usBetween(x.kernelNs, x.arrivalNs)), 'us', true),
       missed: result.ran.filter((r) => !traced.has(r.id)).length,
+      stages: lineStages(writes, tracer.pid, tracedCreates),
     },
     poller: {
       intervalMs: POLL_INTERVAL_MS,

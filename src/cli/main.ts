@@ -4,6 +4,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
+import { eventJson } from './event-json.js';
+import { setNice, WATCH_NICE } from './priority.js';
 import { listContainers, type ListedContainer } from './list.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { MetricsAddressError, MetricsListenError, parseMetricsAddress, serveMetrics, WatcherMetrics } from './metrics.js';
@@ -28,6 +30,7 @@ watch options:
   --log-level LEVEL      stderr log: error | warn | info (default) | debug
   --runtime-path PATH    also watch this runtime binary (repeatable)
   --gate-timeout MS      longest a runtime is held (default 1000)
+  --nice N               nice value of the watcher (default -10: held runtimes wait on it; needs CAP_SYS_NICE)
   --mode MODE            auto | full | fanotify-only | ebpf-only (default auto)
   --host-root DIR        where the host's / is mounted (watcher in a container)
   --include-spec         put the full OCI spec in precreate events (holds env secrets)
@@ -74,6 +77,7 @@ function parseWatch(args: string[]) {
       json: { type: 'boolean', default: false },
       'runtime-path': { type: 'string', multiple: true, default: [] },
       'gate-timeout': { type: 'string' },
+      nice: { type: 'string' },
       mode: { type: 'string', default: 'auto' },
       'host-root': { type: 'string', default: '/' },
       'include-spec': { type: 'boolean', default: false },
@@ -93,8 +97,11 @@ function parseWatch(args: string[]) {
   if (!MODES.includes(values.mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}`);
   if (values['on-timeout'] !== 'fail-open' && values['on-timeout'] !== 'fail-closed')
     throw new UsageError('--on-timeout must be fail-open or fail-closed');
+  const nice = values.nice === undefined ? WATCH_NICE : Number(values.nice);
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new UsageError(`--nice needs an integer from -20 to 19, got '${values.nice}'`);
   return {
     json: values.json,
+    nice,
     metrics: values.metrics === undefined ? null : parseMetricsAddress(values.metrics),
     logLevel: values['log-level'] as LogLevel,
     options: {
@@ -133,8 +140,11 @@ function tableRow(e: ContainerEvent): string {
 }
 
 async function runWatch(args: string[]): Promise<number> {
-  const { json, metrics: metricsAddr, logLevel, options } = parseWatch(args);
+  const { json, nice, metrics: metricsAddr, logLevel, options } = parseWatch(args);
   const log = createLogger(logLevel);
+  // Before the watcher starts its threads and its watchdog: they inherit it.
+  const notNiced = setNice(nice);
+  if (notNiced !== null) log.info(`not at nice ${nice} (${notNiced}): on a busy node, held runtimes may wait while this process waits for a CPU`);
   const stop = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
   // Stopped, the watcher would hold every runtime exec on the node until its watchdog stood in,
@@ -204,8 +214,10 @@ async function runWatch(args: string[]): Promise<number> {
   // out before a held runtime is let go.
   watcher.on('event', (event: ContainerEvent) => {
     trim.refresh();
-    log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
-    out(json ? JSON.stringify(event) : tableRow(event));
+    // Not built unless logged: this runs before a held runtime is let go.
+    if (logLevel === 'debug')
+      log.debug(`${event.type} ${JSON.stringify(event.id)} ${event.manager}${event.pod ? ` ${event.pod.namespace}/${event.pod.name}` : ''}`);
+    out(json ? eventJson(event) : tableRow(event));
   });
   try {
     if (!stop.signal.aborted) await once(watcher, 'close');

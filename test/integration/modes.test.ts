@@ -1,4 +1,5 @@
 // Mode selection, each mode for real, and the CLI on top of them.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher, type ContainerEvent, type DiagnosticEvent } from '../../src/index.js';
 import { Lab, RUNC, Recorder, criAnnotations, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
@@ -161,12 +162,34 @@ describe.skipIf(!privileged())('modes', () => {
     });
   });
 
-  it('ocinotify watch --gate-timeout abc exits 2 with a usage message', async () => {
-    const p = ocinotify(['watch', '--gate-timeout', 'abc']);
-    const code = await p.done;
-    expect(code).toBe(2);
-    expect(p.stderr()).toMatch(/--gate-timeout/);
-    expect(p.stderr()).toMatch(/usage: ocinotify/);
-    expect(p.stdout()).toBe('');
+  it('ocinotify watch --gate-timeout abc, --nice -21 exit 2 with a usage message', async () => {
+    for (const [flag, value] of [['--gate-timeout', 'abc'], ['--nice', '-21']]) {
+      const p = ocinotify(['watch', flag!, value!]);
+      const code = await p.done;
+      expect(code).toBe(2);
+      expect(p.stderr()).toContain(flag);
+      expect(p.stderr()).toMatch(/usage: ocinotify/);
+      expect(p.stdout()).toBe('');
+    }
+  });
+
+  it('ocinotify watch runs every thread at nice -10 (held runtimes wait on it), or at --nice N', async () => {
+    for (const [args, nice] of [[[], -10], [['--nice', '0'], 0]] as const) {
+      const p = ocinotify(['watch', '--json', ...args]);
+      try {
+        await until(() => p.lines().length > 0, () => `the ready line (stderr: ${p.stderr()})`);
+        const tasks = readdirSync(`/proc/${p.child.pid}/task`).map((t) => `/proc/${p.child.pid}/task/${t}`);
+        // and the watchdog it spawned
+        const children = tasks.flatMap((t) => readFileSync(`${t}/children`, 'utf8').split(' ').filter(Boolean));
+        expect(children.length).toBeGreaterThan(0);
+        // field 19 of stat, the 17th after the command's closing parenthesis
+        const nices = [...tasks, ...children.map((c) => `/proc/${c}`)].map((t) => Number(readFileSync(`${t}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+        expect(tasks.length).toBeGreaterThan(2); // the JS thread, the reactor's and node's own
+        expect(new Set(nices), args.join(' ')).toEqual(new Set([nice]));
+      } finally {
+        p.child.kill('SIGTERM');
+        expect(await p.done).toBe(0);
+      }
+    }
   });
 });
