@@ -2,6 +2,7 @@
 // grants it - capabilities, host mounts and their propagation, seccomp/AppArmor, hostPID,
 // read-only root, memory limit, args - and the image's ENTRYPOINT from deploy/Containerfile.
 // Only the image's content is stood in for (the host's /usr for node, this tree for the package).
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, privileged, tail, until } from '../kit/index.js';
@@ -17,7 +18,7 @@ describe('deploy/daemonset.yaml', () => {
     expect(pod.hostPID).toBe(false);
     const [agent] = pod.containers;
     expect(agent!.args).toEqual(['watch', '--json', '--host-root', '/host']);
-    expect(agent!.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['SYS_ADMIN', 'SYS_PTRACE', 'BPF', 'PERFMON', 'DAC_READ_SEARCH'] });
+    expect(agent!.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['SYS_ADMIN', 'SYS_PTRACE', 'BPF', 'PERFMON', 'DAC_READ_SEARCH', 'SYS_NICE'] });
     expect(agent!.securityContext.privileged).toBe(false);
     expect(agent!.volumeMounts).toEqual([{ name: 'host-root', mountPath: '/host', readOnly: true, mountPropagation: 'HostToContainer' }]);
     expect(pod.volumes).toEqual([{ name: 'host-root', hostPath: { path: '/', type: 'Directory' } }]);
@@ -25,7 +26,7 @@ describe('deploy/daemonset.yaml', () => {
       '--user', '0',
       '--read-only', '--read-only-tmpfs=false',
       '--cap-drop', 'ALL',
-      '--cap-add', 'SYS_ADMIN,SYS_PTRACE,BPF,PERFMON,DAC_READ_SEARCH',
+      '--cap-add', 'SYS_ADMIN,SYS_PTRACE,BPF,PERFMON,DAC_READ_SEARCH,SYS_NICE',
       '--security-opt', 'seccomp=unconfined',
       '--security-opt', 'apparmor=unconfined',
       '-v', '/:/host:ro,rslave',
@@ -76,7 +77,11 @@ describe.skipIf(!privileged())('the agent run as deploy/daemonset.yaml says', ()
   it('runs in full mode and reports containers created on the host, held, with pod metadata', async () => {
     expect(lines()[0]).toMatchObject({ type: 'ready', mode: 'full' });
     const caps = JSON.parse(await podman.podman(['inspect', '--format', '{{json .EffectiveCaps}}', AGENT])) as string[];
-    expect(caps.sort()).toEqual(['CAP_BPF', 'CAP_DAC_READ_SEARCH', 'CAP_PERFMON', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE']);
+    expect(caps.sort()).toEqual(['CAP_BPF', 'CAP_DAC_READ_SEARCH', 'CAP_PERFMON', 'CAP_SYS_ADMIN', 'CAP_SYS_NICE', 'CAP_SYS_PTRACE']);
+    // SYS_NICE is there for watch's default nice: every thread of the agent runs at it.
+    const pid = Number(await podman.podman(['inspect', '--format', '{{.State.Pid}}', AGENT]));
+    const nices = readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[16]));
+    expect(new Set(nices)).toEqual(new Set([-10]));
     const followed = await expectFollowedFromHost(lab, Array.from({ length: 4 }, (_, i) => `ds-${i}`), lines);
     for (const [id, [pre, , , exit]] of followed) {
       expect(pre!.container?.name).toBe(`c-${id}`);
