@@ -118,6 +118,7 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     uint64_t one = 1;
     (void)!write(wakefd_, &one, sizeof(one));
   }
+  if (st.fanotify && opt_.maxSpecBytes > 0) specs_.Open(wakefd_, opt_.holdVerbs.create, opt_.maxSpecBytes);
   started_ = true;
   std::promise<void> watched;
   thread_ = std::thread([this, &watched, fanotify = st.fanotify] {
@@ -343,6 +344,10 @@ void Reactor::OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uin
     rec.cookie = holds_.Add(ev.fd, verb == Hold::Create ? opt_.allowOnExpiry : true, verb == Hold::Start, entry, open,
                             &watchdogTook);
   rec.held = rec.cookie != 0;
+  // Its config.json is read meanwhile, through the runtime's root, as the watcher would.
+  if (rec.held && verb == Hold::Create && (rec.task.vpid || !opt_.watcherInInitPidns))
+    specs_.Start(rec, rec.task.vpid ? "/proc/" + std::to_string(rec.task.vpid)
+                                    : opt_.hostProc + "/" + std::to_string(rec.task.pid));
   bool closeLater = watchdogTook;
   if (!rec.held && !watchdogTook) {
     bool took = gate_.Answer(ev.fd, true);
@@ -551,6 +556,7 @@ void Reactor::ArmTimer() {
   if (argv_.Waiting()) next = std::min(next, Clock::now() + std::chrono::seconds(1));
   if (lossCheckOwed_) next = std::min(next, lastLossCheck_ + kLossCheckEvery);
   next = std::min(next, link_.NextTick());
+  if (!waiting_.empty()) next = std::min(next, waiting_.front().second + SpecReader::kWait);
   if (next == armedFor_) return;  // still armed for it: a syscall saved on most wake-ups
   armedFor_ = next;
   itimerspec spec{};
@@ -581,9 +587,19 @@ void Reactor::Flush() {
       ringbufFull_.store(full);
     }
   }
-  if (batch_->empty()) return;
-  deliver_(batch_.release());
-  batch_.reset(new Batch);
+  if (!batch_->empty()) {
+    waiting_.emplace_back(std::move(batch_), Clock::now());
+    batch_.reset(new Batch);
+  }
+  DeliverReady();
+}
+
+void Reactor::DeliverReady() {
+  while (!waiting_.empty() && specs_.Ready(*waiting_.front().first, waiting_.front().second)) {
+    specs_.Attach(*waiting_.front().first);
+    deliver_(waiting_.front().first.release());
+    waiting_.pop_front();
+  }
 }
 
 ReactorStats Reactor::Stats() {
@@ -603,6 +619,7 @@ void Reactor::Stop() {
     (void)!write(wakefd_, &one, sizeof(one));
     thread_.join();
   }
+  specs_.Close();
   link_.Stop();
   holds_.AllowAll();
   pids_.Close();

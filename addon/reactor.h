@@ -31,6 +31,7 @@
 #include "inode_key.h"
 #include "pid_watch.h"
 #include "record.h"
+#include "spec_reader.h"
 #include "watchdog_link.h"
 
 namespace ocinotify {
@@ -51,6 +52,8 @@ struct ReactorOptions {
   // Every path a runtime may be at: watched for installs and upgrades.
   std::vector<BinaryCandidate> candidates;
   WatchdogOptions watchdog;
+  // The largest config.json read ahead for a held creation (spec_reader.h); 0: none is.
+  size_t maxSpecBytes = 0;
 };
 
 // A binary found at start that a mechanism running cannot fully watch, and what it lacks.
@@ -121,6 +124,8 @@ class Reactor {
   void ParkGate(bool park);
   void ArmTimer();
   void Flush();
+  // Hands on, in order, each batch whose spec reads are done or waited for long enough.
+  void DeliverReady();
   std::string BinaryPath(int fd);
 
   ReactorOptions opt_;
@@ -148,6 +153,9 @@ class Reactor {
   bool lossCheckOwed_ = false;
   std::chrono::steady_clock::time_point armedFor_ = std::chrono::steady_clock::time_point::max();
   std::unique_ptr<Batch> batch_;
+  SpecReader specs_;
+  // Batches flushed, waiting for their spec reads, oldest first, each with when it was flushed.
+  std::deque<std::pair<std::unique_ptr<Batch>, std::chrono::steady_clock::time_point>> waiting_;
   // Host pids of the latest creations held at a permission check: a file another mark already
   // holds the execs of (an overlayfs over a marked runtime) is not learnt again (LearnFromExec).
   std::deque<uint32_t> heldCreations_;

@@ -35,6 +35,23 @@ export interface ExecRecord extends TaskFields {
   argvSource: 'none' | 'sys_enter' | 'sched_exec' | 'proc';
   binary: string;
   argv: string[];
+  /** a held creation's config.json, read by the addon while the record was on its way; null when it was not */
+  spec: PrefetchedSpec | null;
+}
+
+/**
+ * config.json as the addon read it ahead (addon/spec_reader.h): the bundle it guessed from the
+ * argv, read through root like HostReads.readFileInRoot, at most NativeOptions.maxSpecBytes.
+ */
+export interface PrefetchedSpec {
+  root: string;
+  path: string;
+  /** null when the read failed (error) or had not returned when the record left (slow) */
+  bytes: Uint8Array | null;
+  /** the read's errno name (ENOENT, ELOOP, EFBIG, ENOTREG...), '' when it read or is slow */
+  error: string;
+  /** still reading when the record left: the file system may hang, and JavaScript does not read it */
+  slow: boolean;
 }
 
 export interface InitExecRecord extends TaskFields {
@@ -197,6 +214,8 @@ export interface NativeOptions {
    * a creation, reading no bundle.
    */
   watchdog: { enabled: boolean; allowCreations: boolean; socket: string };
+  /** the largest config.json the addon reads ahead for a held creation (ExecRecord.spec) */
+  maxSpecBytes: number;
 }
 
 export interface NativeStatus {

@@ -9,6 +9,7 @@ import { OciNotifyError } from '../errors.js';
 import { hostView, INIT_PIDNS_INO, ownPidns, type HostView } from '../host/proc.js';
 import { discoverRuntimes, execNames, runtimeCandidates, type DiscoverOptions, type RuntimeBinary } from '../host/runtimes.js';
 import { userStateRoots } from '../host/state.js';
+import { MAX_SPEC_BYTES } from '../spec.js';
 import { BINARY_KIND, type NativeOptions, type NativeRecord, type NativeStats, type NativeStatus, type NativeWatcher } from '../native.js';
 import { applyBinaryChange, unwatchedAtStart } from './binaries.js';
 import { Containers } from './containers.js';
@@ -244,6 +245,7 @@ function nativeOptions(
       allowCreations: watchdogAllowsCreations(gatePolicy(options)),
       socket: typeof options.watchdog === 'object' ? options.watchdog.socket : '',
     },
+    maxSpecBytes: MAX_SPEC_BYTES,
   };
 }
 
