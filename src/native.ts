@@ -171,24 +171,29 @@ export interface NativeConstants {
   readonly recordFlag: RecordFlags;
 }
 
-/** One of the header's enums, read from the addon at first use: importing the package loads no native code. */
-function headerEnum<K extends keyof NativeConstants>(name: K): NativeConstants[K] {
-  let values: NativeConstants[K] | undefined;
-  const load = (): NativeConstants[K] => (values ??= loadAddon().constants[name]);
-  return new Proxy({} as NativeConstants[K], {
-    get: (_, key) => Reflect.get(load(), key),
-    ownKeys: () => Reflect.ownKeys(load()),
-    getOwnPropertyDescriptor: (_, key) => {
-      const descriptor = Reflect.getOwnPropertyDescriptor(load(), key);
-      // The addon's objects are frozen; a proxy may report only configurable properties its target lacks.
-      return descriptor && { ...descriptor, configurable: true };
-    },
-  });
+/**
+ * One of the header's enums, read from the addon at first use: importing the package loads no
+ * native code. Each member becomes a plain value once read: they are read on every record.
+ */
+function headerEnum<K extends keyof NativeConstants>(name: K, members: readonly (keyof NativeConstants[K])[]): NativeConstants[K] {
+  const values = {} as NativeConstants[K];
+  for (const member of members) {
+    Object.defineProperty(values, member, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        const value = loadAddon().constants[name][member];
+        Object.defineProperty(values, member, { value, enumerable: true });
+        return value;
+      },
+    });
+  }
+  return values;
 }
 
-export const EXIT_KIND = headerEnum('exitKind');
-export const BINARY_KIND = headerEnum('binaryKind');
-export const RECORD_FLAG = headerEnum('recordFlag');
+export const EXIT_KIND = headerEnum('exitKind', ['runtime', 'container', 'prestart']);
+export const BINARY_KIND = headerEnum('binaryKind', ['runtime', 'monitor']);
+export const RECORD_FLAG = headerEnum('recordFlag', ['argsTruncated', 'execveat', 'monitor', 'byName']);
 
 export interface NativeOptions {
   useBpf: boolean;
