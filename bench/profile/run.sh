@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/profile/run.sh [N] [CHECKOUT]: N sequential runc containers (shim-like argv) under
 # bench/profile/steps.mjs, and with PROFILE_HOP=1 bench/profile/hop.bt (bpftrace) alongside.
-# As root, on a quiet machine; leaves nothing behind.
+# PROFILE_NODE="--cpu-prof --cpu-prof-dir=DIR --cpu-prof-interval=20": node flags for the watcher
+# (cpu.mjs reads the profile). As root, on a quiet machine; leaves nothing behind.
 set -euo pipefail
 N=${1:-300}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +25,7 @@ if [ "${PROFILE_HOP:-0}" = 1 ]; then
   tracer=$!
   sleep 8
 fi
-node "$here/steps.mjs" "$checkout" > "$dir/steps.out" &
+node ${PROFILE_NODE:-} "$here/steps.mjs" "$checkout" > "$dir/steps.out" &
 watcher=$!
 sleep 1.5
 for i in $(seq 1 "$N"); do
