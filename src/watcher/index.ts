@@ -21,6 +21,7 @@ import { Lifecycle } from './lifecycle.js';
 import { livePort, type Port } from './port.js';
 import type { Report } from './report.js';
 import { Sessions } from './sessions.js';
+import { warmUp } from './warm-up.js';
 import { WatchdogReport } from './watchdog.js';
 
 export interface WatchOptions {
@@ -115,6 +116,7 @@ export class ContainerWatcher extends EventEmitter {
       creation: (session, rec, held) => this.gate.admit(enrich.precreate(session, rec, held), session, rec),
       step: (rec, runtime, invocation) => this.lifecycle.onStep(rec, runtime, invocation),
     });
+    setImmediate(() => warmUp(this.closed.signal));
     const unwatched = unwatchedAtStart(this.binaries, this.native.status.binaryErrors);
     setImmediate(() => {
       for (const event of unwatched) if (!this.closed.signal.aborted) this.emit('runtime', event);
