@@ -1,5 +1,6 @@
 #include "spec_reader.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,6 +125,7 @@ void SpecReader::Attach(Batch& batch) {
 }
 
 void SpecReader::Run(std::shared_ptr<State> state) {
+  pthread_setname_np(pthread_self(), "ocinotify-spec");
   for (;;) {
     std::shared_ptr<Job> job;
     {
