@@ -246,6 +246,9 @@ void Reactor::OnBpf(const void* data, size_t size) {
         batch_->push_back(std::move(rec));
         return;
       }
+      // A creation's config.json is read from now, before its permission event, if it comes.
+      Hold verb = HoldFor(rec, opt_.holdVerbs);
+      if (gate_.Fd() >= 0 && verb == Hold::Create && Holdable(rec, verb)) ReadSpecAhead(rec);
       WatchdogAnswer answer;
       if (TakeWatchdogAnswer(rec, answer))
         PushWatchdogExec(std::move(rec), answer);
@@ -344,10 +347,7 @@ void Reactor::OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uin
     rec.cookie = holds_.Add(ev.fd, verb == Hold::Create ? opt_.allowOnExpiry : true, verb == Hold::Start, entry, open,
                             &watchdogTook);
   rec.held = rec.cookie != 0;
-  // Its config.json is read meanwhile, through the runtime's root, as the watcher would.
-  if (rec.held && verb == Hold::Create && (rec.task.vpid || !opt_.watcherInInitPidns))
-    specs_.Start(rec, rec.task.vpid ? "/proc/" + std::to_string(rec.task.vpid)
-                                    : opt_.hostProc + "/" + std::to_string(rec.task.pid));
+  if (rec.held && verb == Hold::Create && rec.specJob == 0) ReadSpecAhead(rec);
   bool closeLater = watchdogTook;
   if (!rec.held && !watchdogTook) {
     bool took = gate_.Answer(ev.fd, true);
@@ -366,6 +366,16 @@ void Reactor::OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uin
     if (heldCreations_.size() > kHeldCreationsKept) heldCreations_.pop_front();
   }
   batch_->push_back(std::move(rec));
+}
+
+// Through the runtime's root, as the watcher would read it; a task we cannot see is read by
+// the watcher itself.
+void Reactor::ReadSpecAhead(Record& rec) {
+  const oci_task& t = rec.task;
+  if (t.vpid)
+    specs_.Start(rec, "/proc/" + std::to_string(t.vpid));
+  else if (!opt_.watcherInInitPidns && t.pid)
+    specs_.Start(rec, opt_.hostProc + "/" + std::to_string(t.pid));
 }
 
 void Reactor::SyncWatchdogLog() {

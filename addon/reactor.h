@@ -113,6 +113,8 @@ class Reactor {
   void Forget(const FoundBinary& binary);
   Record BinaryRecord(const FoundBinary& binary, bool present, std::string error);
   void OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uint32_t open);
+  // Starts reading a creation's config.json on the spec reader (rec.specJob).
+  void ReadSpecAhead(Record& rec);
   void PublishBinaries();
   // What the watchdog answered while it stood in, reported once its argv record is read.
   void SyncWatchdogLog();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "read_in_root.h"
 
@@ -85,7 +86,11 @@ void SpecReader::Start(Record& rec, const std::string& procDir) {
   if (!thread_.joinable() || rec.argv.empty()) return;
   std::lock_guard<std::mutex> lock(state_->mu);
   if (state_->Stuck()) return;
+  auto now = Clock::now();
+  for (auto it = state_->jobs.begin(); it != state_->jobs.end();)
+    it = it->second->done && now - it->second->queued >= kKeep ? state_->jobs.erase(it) : std::next(it);
   auto job = std::make_shared<Job>();
+  job->queued = now;
   job->procDir = procDir;
   job->bundle = BundleOf(rec.argv, createVerbs_);
   rec.specJob = nextId_++;

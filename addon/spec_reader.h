@@ -37,9 +37,13 @@ class SpecReader {
   void Attach(Batch& batch);
   // How long a batch waits for its reads before it goes without them.
   static constexpr std::chrono::milliseconds kWait{50};
+  // A read started at an argv record whose exec was never held (no permission event came:
+  // an unmarked file) is not delivered: it is dropped this long after it was queued.
+  static constexpr std::chrono::seconds kKeep{10};
 
  private:
   struct Job {
+    Clock::time_point queued;
     std::string procDir, bundle;
     std::string root, path;  // once started
     SpecRead result;

@@ -46,5 +46,5 @@ kill -INT "$watcher"; wait "$watcher" || true
 cat "$dir/steps.out"
 if [ "${PROFILE_HOP:-0}" = 1 ]; then
   kill -INT "$tracer"; wait "$tracer" || true
-  grep -A1 '^@s' "$dir/hop.out"
+  node "$here/hop.mjs" < "$dir/hop.out"
 fi
