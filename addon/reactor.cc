@@ -118,7 +118,7 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     uint64_t one = 1;
     (void)!write(wakefd_, &one, sizeof(one));
   }
-  if (st.fanotify && opt_.maxSpecBytes > 0) specs_.Open(wakefd_, opt_.holdVerbs.create, opt_.maxSpecBytes);
+  if (st.fanotify && opt_.maxSpecBytes > 0) specs_.Open([this] { DeliverReady(); }, opt_.holdVerbs.create, opt_.maxSpecBytes);
   started_ = true;
   std::promise<void> watched;
   thread_ = std::thread([this, &watched, fanotify = st.fanotify] {
@@ -566,7 +566,10 @@ void Reactor::ArmTimer() {
   if (argv_.Waiting()) next = std::min(next, Clock::now() + std::chrono::seconds(1));
   if (lossCheckOwed_) next = std::min(next, lastLossCheck_ + kLossCheckEvery);
   next = std::min(next, link_.NextTick());
-  if (!waiting_.empty()) next = std::min(next, waiting_.front().second + SpecReader::kWait);
+  {
+    std::lock_guard<std::mutex> lock(waitingMu_);
+    if (!waiting_.empty()) next = std::min(next, waiting_.front().second + SpecReader::kWait);
+  }
   if (next == armedFor_) return;  // still armed for it: a syscall saved on most wake-ups
   armedFor_ = next;
   itimerspec spec{};
@@ -598,6 +601,7 @@ void Reactor::Flush() {
     }
   }
   if (!batch_->empty()) {
+    std::lock_guard<std::mutex> lock(waitingMu_);
     waiting_.emplace_back(std::move(batch_), Clock::now());
     batch_.reset(new Batch);
   }
@@ -605,6 +609,7 @@ void Reactor::Flush() {
 }
 
 void Reactor::DeliverReady() {
+  std::lock_guard<std::mutex> lock(waitingMu_);
   while (!waiting_.empty() && specs_.Ready(*waiting_.front().first, waiting_.front().second)) {
     specs_.Attach(*waiting_.front().first);
     deliver_(waiting_.front().first.release());

@@ -9,8 +9,9 @@
 // belongs, and the JavaScript thread, which calls Answer, SetExpiryVerdict,
 // WatchPid, TrackContainer and Stats. Those reach only the holds and the pid
 // watches (pid_watch.h), each behind its own mutex, the counters, which are
-// atomic, and the BPF maps, which the kernel serialises. Start and Stop run
-// while the reactor thread does not.
+// atomic, and the BPF maps, which the kernel serialises. The spec reader's
+// thread (spec_reader.h) hands on the batches waiting for its reads, behind
+// their own mutex. Start and Stop run while the reactor thread does not.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,7 +128,8 @@ class Reactor {
   void ParkGate(bool park);
   void ArmTimer();
   void Flush();
-  // Hands on, in order, each batch whose spec reads are done or waited for long enough.
+  // Hands on, in order, each batch whose spec reads are done or waited for long enough: on
+  // the reactor's thread after each flush, and on the spec reader's after each read.
   void DeliverReady();
   std::string BinaryPath(int fd);
 
@@ -156,7 +159,9 @@ class Reactor {
   std::chrono::steady_clock::time_point armedFor_ = std::chrono::steady_clock::time_point::max();
   std::unique_ptr<Batch> batch_;
   SpecReader specs_;
-  // Batches flushed, waiting for their spec reads, oldest first, each with when it was flushed.
+  // Batches flushed, waiting for their spec reads, oldest first, each with when it was
+  // flushed; both threads that deliver take the lock.
+  std::mutex waitingMu_;
   std::deque<std::pair<std::unique_ptr<Batch>, std::chrono::steady_clock::time_point>> waiting_;
   // Host pids of the latest creations held at a permission check: a file another mark already
   // holds the execs of (an overlayfs over a marked runtime) is not learnt again (LearnFromExec).

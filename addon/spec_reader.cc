@@ -59,8 +59,8 @@ std::string NormalizePath(const std::string& path) {
   return out.empty() ? "/" : out;
 }
 
-void SpecReader::Open(int wakeFd, std::vector<std::string> createVerbs, size_t maxBytes) {
-  state_->wakeFd = wakeFd;
+void SpecReader::Open(std::function<void()> done, std::vector<std::string> createVerbs, size_t maxBytes) {
+  state_->done = std::move(done);
   state_->maxBytes = maxBytes;
   createVerbs_ = std::move(createVerbs);
   thread_ = std::thread(Run, state_);
@@ -68,6 +68,10 @@ void SpecReader::Open(int wakeFd, std::vector<std::string> createVerbs, size_t m
 
 void SpecReader::Close() {
   if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(state_->doneMu);
+    state_->done = nullptr;
+  }
   bool stuck;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -150,8 +154,8 @@ void SpecReader::Run(std::shared_ptr<State> state) {
       job->done = true;
       state->running = 0;
     }
-    uint64_t one = 1;
-    (void)!write(state->wakeFd, &one, sizeof(one));
+    std::lock_guard<std::mutex> lock(state->doneMu);
+    if (state->done) state->done();
   }
 }
 

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,9 +24,11 @@ class SpecReader {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // wakeFd: an eventfd written each time a read is done (the reactor's wake-up); createVerbs:
-  // the verbs after which the bundle flag is looked for; maxBytes: the largest spec read.
-  void Open(int wakeFd, std::vector<std::string> createVerbs, size_t maxBytes);
+  // done: called on the reader's thread each time a read is done (the reactor hands on the
+  // batches waiting for it from there: no wake-up of the reactor between the read and
+  // JavaScript), until Close; createVerbs: the verbs after which the bundle flag is looked
+  // for; maxBytes: the largest spec read.
+  void Open(std::function<void()> done, std::vector<std::string> createVerbs, size_t maxBytes);
   void Close();
   // Starts reading the config.json rec's argv names (its bundle as the runtime sees it,
   // through procDir/root), if the reader is not stuck on an earlier one. Sets rec.specJob.
@@ -58,7 +61,9 @@ class SpecReader {
     uint64_t running = 0;
     Clock::time_point runningSince{};
     bool stopping = false;
-    int wakeFd = -1;
+    // Its own lock, taken first: Close clears it, and a hung read that returns later calls nothing.
+    std::mutex doneMu;
+    std::function<void()> done;
     size_t maxBytes = 0;
     bool Stuck() const { return running != 0 && Clock::now() - runningSince >= kWait; }
   };
