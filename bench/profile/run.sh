@@ -2,8 +2,9 @@
 # bench/profile/run.sh [N] [CHECKOUT] [CREATORS]: N runc containers (shim-like argv) under
 # bench/profile/steps.mjs, one after another, or from CREATORS parallel creators (a storm: no
 # pause between containers), and with PROFILE_HOP=1 bench/profile/hop.bt (bpftrace) alongside.
-# PROFILE_NODE="--cpu-prof --cpu-prof-dir=DIR --cpu-prof-interval=20": node flags for the watcher
-# (cpu.mjs reads the profile). As root, on a quiet machine; leaves nothing behind.
+# PROFILE_STEPS=0: no step timers (steps.mjs). PROFILE_NODE: node flags for the watcher, e.g.
+# "--cpu-prof --cpu-prof-dir=DIR --cpu-prof-interval=20" (cpu.mjs reads the profile).
+# As root, on a quiet machine; leaves nothing behind.
 set -euo pipefail
 N=${1:-300}
 here=$(cd "$(dirname "$0")" && pwd)
