@@ -1,5 +1,5 @@
-// config.json of each held creation, read on a thread of its own from the moment its exec is
-// held, so that its bytes reach JavaScript with the exec's record: the JavaScript thread does
+// config.json of each creation, read on a thread of its own from the moment its argv record
+// names it, so that its bytes reach JavaScript with the exec's record: the JavaScript thread does
 // not wait on the file system, and neither does the reactor, which owns the deadlines. A read
 // that hangs (a bundle on a stalled FUSE or NFS mount) costs this thread only: its record goes
 // on without bytes, marked slow, and no read is started while it hangs.
