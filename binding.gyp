@@ -17,6 +17,7 @@
         "addon/fanotify_gate.cc",
         "addon/proc_argv.cc",
         "addon/read_in_root.cc",
+        "addon/spec_reader.cc",
         "addon/watchdog_link.cc",
         "addon/watchdog_policy.cc"
       ],

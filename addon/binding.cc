@@ -65,7 +65,8 @@ Napi::Value VerdictName(Napi::Env env, WatchdogVerdict v) {
   X(kind) X(cookie) X(allowed) X(count) X(reason) X(path) X(foundAt) X(runtime) X(binaryKind)     \
   X(present) X(markError) X(ts) X(cgroupId) X(mntns) X(pid) X(tid) X(vpid) X(vtid) X(ppid) X(euid) \
   X(flags) X(filename) X(held) X(argvSource) X(binary) X(argv) X(sessionPid) X(runtimeMntns)       \
-  X(errno) X(exitKind) X(status) X(watchdog) X(change) X(message) X(waitedNs) X(denied) X(foundBy) X(pidns)
+  X(errno) X(exitKind) X(status) X(watchdog) X(change) X(message) X(waitedNs) X(denied) X(foundBy) X(pidns)  \
+  X(spec) X(root) X(bytes) X(error) X(slow)
 
 enum KeyId {
 #define X(name) k_##name,
@@ -107,6 +108,19 @@ class KeySet {
  private:
   napi_value values_[kKeyCount];
 };
+
+// An exec's config.json as read ahead: null when it was not (JavaScript reads it then).
+Napi::Value SpecToJs(Napi::Env env, const KeySet& k, const SpecRead& s) {
+  if (s.state == SpecRead::State::None) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set(k[k_root], s.root);
+  o.Set(k[k_path], s.path);
+  o.Set(k[k_bytes], s.state == SpecRead::State::Read ? Napi::Value(Napi::Buffer<char>::Copy(env, s.bytes.data(), s.bytes.size()))
+                                                     : env.Null());
+  o.Set(k[k_error], s.error);
+  o.Set(k[k_slow], s.state == SpecRead::State::Slow);
+  return o;
+}
 
 Napi::Object ToJs(Napi::Env env, const KeySet& k, const Record& r) {
   Napi::Object o = Napi::Object::New(env);
@@ -170,6 +184,7 @@ Napi::Object ToJs(Napi::Env env, const KeySet& k, const Record& r) {
       Napi::Array argv = Napi::Array::New(env, r.argv.size());
       for (size_t i = 0; i < r.argv.size(); i++) argv.Set(i, Napi::String::New(env, r.argv[i]));
       o.Set(k[k_argv], argv);
+      o.Set(k[k_spec], SpecToJs(env, k, r.spec));
       break;
     }
     case RecordKind::InitExec:
@@ -252,6 +267,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     opt.watchdog.enabled = watchdog.Get("enabled").ToBoolean();
     opt.watchdog.allowCreations = watchdog.Get("allowCreations").ToBoolean();
     opt.watchdog.socketPath = watchdog.Get("socket").ToString().Utf8Value();
+    opt.maxSpecBytes = static_cast<size_t>(o.Get("maxSpecBytes").ToNumber().DoubleValue());
     Napi::Value candidates = o.Get("candidates");
     if (candidates.IsArray()) {
       Napi::Array list = candidates.As<Napi::Array>();

@@ -118,6 +118,7 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     uint64_t one = 1;
     (void)!write(wakefd_, &one, sizeof(one));
   }
+  if (st.fanotify && opt_.maxSpecBytes > 0) specs_.Open([this] { DeliverReady(); }, opt_.holdVerbs.create, opt_.maxSpecBytes);
   started_ = true;
   std::promise<void> watched;
   thread_ = std::thread([this, &watched, fanotify = st.fanotify] {
@@ -245,6 +246,9 @@ void Reactor::OnBpf(const void* data, size_t size) {
         batch_->push_back(std::move(rec));
         return;
       }
+      // A creation's config.json is read from now, before its permission event, if it comes.
+      Hold verb = HoldFor(rec, opt_.holdVerbs);
+      if (gate_.Fd() >= 0 && verb == Hold::Create && Holdable(rec, verb)) ReadSpecAhead(rec);
       WatchdogAnswer answer;
       if (TakeWatchdogAnswer(rec, answer))
         PushWatchdogExec(std::move(rec), answer);
@@ -343,6 +347,7 @@ void Reactor::OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uin
     rec.cookie = holds_.Add(ev.fd, verb == Hold::Create ? opt_.allowOnExpiry : true, verb == Hold::Start, entry, open,
                             &watchdogTook);
   rec.held = rec.cookie != 0;
+  if (rec.held && verb == Hold::Create && rec.specJob == 0) ReadSpecAhead(rec);
   bool closeLater = watchdogTook;
   if (!rec.held && !watchdogTook) {
     bool took = gate_.Answer(ev.fd, true);
@@ -361,6 +366,16 @@ void Reactor::OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uin
     if (heldCreations_.size() > kHeldCreationsKept) heldCreations_.pop_front();
   }
   batch_->push_back(std::move(rec));
+}
+
+// Through the runtime's root, as the watcher would read it; a task we cannot see is read by
+// the watcher itself.
+void Reactor::ReadSpecAhead(Record& rec) {
+  const oci_task& t = rec.task;
+  if (t.vpid)
+    specs_.Start(rec, "/proc/" + std::to_string(t.vpid));
+  else if (!opt_.watcherInInitPidns && t.pid)
+    specs_.Start(rec, opt_.hostProc + "/" + std::to_string(t.pid));
 }
 
 void Reactor::SyncWatchdogLog() {
@@ -551,6 +566,10 @@ void Reactor::ArmTimer() {
   if (argv_.Waiting()) next = std::min(next, Clock::now() + std::chrono::seconds(1));
   if (lossCheckOwed_) next = std::min(next, lastLossCheck_ + kLossCheckEvery);
   next = std::min(next, link_.NextTick());
+  {
+    std::lock_guard<std::mutex> lock(waitingMu_);
+    if (!waiting_.empty()) next = std::min(next, waiting_.front().second + SpecReader::kWait);
+  }
   if (next == armedFor_) return;  // still armed for it: a syscall saved on most wake-ups
   armedFor_ = next;
   itimerspec spec{};
@@ -581,9 +600,21 @@ void Reactor::Flush() {
       ringbufFull_.store(full);
     }
   }
-  if (batch_->empty()) return;
-  deliver_(batch_.release());
-  batch_.reset(new Batch);
+  if (!batch_->empty()) {
+    std::lock_guard<std::mutex> lock(waitingMu_);
+    waiting_.emplace_back(std::move(batch_), Clock::now());
+    batch_.reset(new Batch);
+  }
+  DeliverReady();
+}
+
+void Reactor::DeliverReady() {
+  std::lock_guard<std::mutex> lock(waitingMu_);
+  while (!waiting_.empty() && specs_.Ready(*waiting_.front().first, waiting_.front().second)) {
+    specs_.Attach(*waiting_.front().first);
+    deliver_(waiting_.front().first.release());
+    waiting_.pop_front();
+  }
 }
 
 ReactorStats Reactor::Stats() {
@@ -603,6 +634,7 @@ void Reactor::Stop() {
     (void)!write(wakefd_, &one, sizeof(one));
     thread_.join();
   }
+  specs_.Close();
   link_.Stop();
   holds_.AllowAll();
   pids_.Close();

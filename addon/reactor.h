@@ -9,8 +9,9 @@
 // belongs, and the JavaScript thread, which calls Answer, SetExpiryVerdict,
 // WatchPid, TrackContainer and Stats. Those reach only the holds and the pid
 // watches (pid_watch.h), each behind its own mutex, the counters, which are
-// atomic, and the BPF maps, which the kernel serialises. Start and Stop run
-// while the reactor thread does not.
+// atomic, and the BPF maps, which the kernel serialises. The spec reader's
+// thread (spec_reader.h) hands on the batches waiting for its reads, behind
+// their own mutex. Start and Stop run while the reactor thread does not.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +33,7 @@
 #include "inode_key.h"
 #include "pid_watch.h"
 #include "record.h"
+#include "spec_reader.h"
 #include "watchdog_link.h"
 
 namespace ocinotify {
@@ -51,6 +54,8 @@ struct ReactorOptions {
   // Every path a runtime may be at: watched for installs and upgrades.
   std::vector<BinaryCandidate> candidates;
   WatchdogOptions watchdog;
+  // The largest config.json read ahead for a held creation (spec_reader.h); 0: none is.
+  size_t maxSpecBytes = 0;
 };
 
 // A binary found at start that a mechanism running cannot fully watch, and what it lacks.
@@ -110,6 +115,8 @@ class Reactor {
   void Forget(const FoundBinary& binary);
   Record BinaryRecord(const FoundBinary& binary, bool present, std::string error);
   void OnPermEvent(const PermEvent& ev, std::atomic<uint32_t>& entry, uint32_t open);
+  // Starts reading a creation's config.json on the spec reader (rec.specJob).
+  void ReadSpecAhead(Record& rec);
   void PublishBinaries();
   // What the watchdog answered while it stood in, reported once its argv record is read.
   void SyncWatchdogLog();
@@ -121,6 +128,9 @@ class Reactor {
   void ParkGate(bool park);
   void ArmTimer();
   void Flush();
+  // Hands on, in order, each batch whose spec reads are done or waited for long enough: on
+  // the reactor's thread after each flush, and on the spec reader's after each read.
+  void DeliverReady();
   std::string BinaryPath(int fd);
 
   ReactorOptions opt_;
@@ -148,6 +158,11 @@ class Reactor {
   bool lossCheckOwed_ = false;
   std::chrono::steady_clock::time_point armedFor_ = std::chrono::steady_clock::time_point::max();
   std::unique_ptr<Batch> batch_;
+  SpecReader specs_;
+  // Batches flushed, waiting for their spec reads, oldest first, each with when it was
+  // flushed; both threads that deliver take the lock.
+  std::mutex waitingMu_;
+  std::deque<std::pair<std::unique_ptr<Batch>, std::chrono::steady_clock::time_point>> waiting_;
   // Host pids of the latest creations held at a permission check: a file another mark already
   // holds the execs of (an overlayfs over a marked runtime) is not learnt again (LearnFromExec).
   std::deque<uint32_t> heldCreations_;

@@ -41,6 +41,15 @@ struct WatchdogFacts {
 // Where an exec's argv came from.
 enum class ArgvSource { None, EnterTracepoint, ExecTracepoint, ProcMem };
 
+// Exec: the config.json read ahead for a held creation (spec_reader.h).
+struct SpecRead {
+  enum class State { None, Read, Failed, Slow };
+  State state = State::None;
+  std::string root, path;   // where it was read: procDir/root, the bundle's config.json
+  std::vector<char> bytes;  // Read
+  std::string error;        // Failed: an errno name, or ENOTREG/EFBIG
+};
+
 struct Record {
   RecordKind kind;
   oci_task task{};
@@ -64,6 +73,8 @@ struct Record {
   std::string runtime;
   bool present = false;
   WatchdogFacts facts;       // Watchdog
+  uint64_t specJob = 0;      // Exec: its read in the spec reader, until the record is delivered
+  SpecRead spec;             // Exec
 };
 
 using Batch = std::vector<Record>;

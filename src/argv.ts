@@ -239,7 +239,8 @@ export function parseRuntimeArgv(argv: readonly string[], runtime: RuntimeName):
 function parseOciRuntime(argv: readonly string[], runtime: RuntimeName, grammar: RuntimeGrammar): RuntimeInvocation {
   const global = scanFlags(argv, 1, grammar.global, grammar.style, true);
   const verb = argv[global.next] ?? null;
-  const common = {
+  // One literal of one shape, no spread: this runs on the way to every `precreate`, on cold caches.
+  const invocation: RuntimeInvocation = {
     runtime,
     verb,
     root: lastValue(global.values, 'root'),
@@ -247,21 +248,20 @@ function parseOciRuntime(argv: readonly string[], runtime: RuntimeName, grammar:
     name: null,
     runtimePath: null,
     runtimeArgs: [],
+    id: null,
+    bundle: null,
+    pidFile: null,
+    isContainerCreation: false,
+    selfReexec: verb !== null && grammar.selfReexecVerbs.has(verb),
   };
-  if (verb === null || grammar.selfReexecVerbs.has(verb)) {
-    return { ...common, id: null, bundle: null, pidFile: null, isContainerCreation: false, selfReexec: verb !== null };
-  }
+  if (verb === null || invocation.selfReexec) return invocation;
   const command = scanFlags(argv, global.next + 1, grammar.verbs.get(verb) ?? NO_FLAGS, grammar.style, false);
-  const isContainerCreation = CREATION_VERBS.includes(verb);
-  return {
-    ...common,
-    id: containerIdOf(verb, command.positionals),
-    // runc and crun default the bundle to their cwd, which is the caller's.
-    bundle: isContainerCreation ? (lastValue(command.values, 'bundle') ?? '.') : null,
-    pidFile: lastValue(command.values, 'pid-file'),
-    isContainerCreation,
-    selfReexec: false,
-  };
+  invocation.isContainerCreation = CREATION_VERBS.includes(verb);
+  invocation.id = containerIdOf(verb, command.positionals);
+  // runc and crun default the bundle to their cwd, which is the caller's.
+  if (invocation.isContainerCreation) invocation.bundle = lastValue(command.values, 'bundle') ?? '.';
+  invocation.pidFile = lastValue(command.values, 'pid-file');
+  return invocation;
 }
 
 function parseConmon(argv: readonly string[]): RuntimeInvocation {

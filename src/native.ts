@@ -35,6 +35,23 @@ export interface ExecRecord extends TaskFields {
   argvSource: 'none' | 'sys_enter' | 'sched_exec' | 'proc';
   binary: string;
   argv: string[];
+  /** a held creation's config.json, read by the addon while the record was on its way; null when it was not */
+  spec: PrefetchedSpec | null;
+}
+
+/**
+ * config.json as the addon read it ahead (addon/spec_reader.h): the bundle it guessed from the
+ * argv, read through root like HostReads.readFileInRoot, at most NativeOptions.maxSpecBytes.
+ */
+export interface PrefetchedSpec {
+  root: string;
+  path: string;
+  /** null when the read failed (error) or had not returned when the record left (slow) */
+  bytes: Uint8Array | null;
+  /** the read's errno name (ENOENT, ELOOP, EFBIG, ENOTREG...), '' when it read or is slow */
+  error: string;
+  /** still reading when the record left: the file system may hang, and JavaScript does not read it */
+  slow: boolean;
 }
 
 export interface InitExecRecord extends TaskFields {
@@ -154,24 +171,29 @@ export interface NativeConstants {
   readonly recordFlag: RecordFlags;
 }
 
-/** One of the header's enums, read from the addon at first use: importing the package loads no native code. */
-function headerEnum<K extends keyof NativeConstants>(name: K): NativeConstants[K] {
-  let values: NativeConstants[K] | undefined;
-  const load = (): NativeConstants[K] => (values ??= loadAddon().constants[name]);
-  return new Proxy({} as NativeConstants[K], {
-    get: (_, key) => Reflect.get(load(), key),
-    ownKeys: () => Reflect.ownKeys(load()),
-    getOwnPropertyDescriptor: (_, key) => {
-      const descriptor = Reflect.getOwnPropertyDescriptor(load(), key);
-      // The addon's objects are frozen; a proxy may report only configurable properties its target lacks.
-      return descriptor && { ...descriptor, configurable: true };
-    },
-  });
+/**
+ * One of the header's enums, read from the addon at first use: importing the package loads no
+ * native code. Each member becomes a plain value once read: they are read on every record.
+ */
+function headerEnum<K extends keyof NativeConstants>(name: K, members: readonly (keyof NativeConstants[K])[]): NativeConstants[K] {
+  const values = {} as NativeConstants[K];
+  for (const member of members) {
+    Object.defineProperty(values, member, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        const value = loadAddon().constants[name][member];
+        Object.defineProperty(values, member, { value, enumerable: true });
+        return value;
+      },
+    });
+  }
+  return values;
 }
 
-export const EXIT_KIND = headerEnum('exitKind');
-export const BINARY_KIND = headerEnum('binaryKind');
-export const RECORD_FLAG = headerEnum('recordFlag');
+export const EXIT_KIND = headerEnum('exitKind', ['runtime', 'container', 'prestart']);
+export const BINARY_KIND = headerEnum('binaryKind', ['runtime', 'monitor']);
+export const RECORD_FLAG = headerEnum('recordFlag', ['argsTruncated', 'execveat', 'monitor', 'byName']);
 
 export interface NativeOptions {
   useBpf: boolean;
@@ -197,6 +219,8 @@ export interface NativeOptions {
    * a creation, reading no bundle.
    */
   watchdog: { enabled: boolean; allowCreations: boolean; socket: string };
+  /** the largest config.json the addon reads ahead for a held creation (ExecRecord.spec) */
+  maxSpecBytes: number;
 }
 
 export interface NativeStatus {

@@ -54,6 +54,7 @@ const READ_ERRORS: ReadonlyMap<string, SpecErrorCode> = new Map([
   ['EISDIR', 'ERR_SPEC_NOT_REGULAR'],
   ['EACCES', 'ERR_SPEC_ACCESS'],
   ['EPERM', 'ERR_SPEC_ACCESS'],
+  ['ETIMEDOUT', 'ERR_SPEC_SLOW'],
 ]);
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,6 +1,9 @@
 #!/bin/bash
-# bench/profile/run.sh [N] [CHECKOUT]: N sequential runc containers (shim-like argv) under
-# bench/profile/steps.mjs, and with PROFILE_HOP=1 bench/profile/hop.bt (bpftrace) alongside.
+# bench/profile/run.sh [N] [CHECKOUT] [CREATORS]: N runc containers (shim-like argv) under
+# bench/profile/steps.mjs, one after another, or from CREATORS parallel creators (a storm: no
+# pause between containers), and with PROFILE_HOP=1 bench/profile/hop.bt (bpftrace) alongside.
+# PROFILE_STEPS=0: no step timers (steps.mjs). PROFILE_NODE: node flags for the watcher, e.g.
+# "--cpu-prof --cpu-prof-dir=DIR --cpu-prof-interval=20" (cpu.mjs reads the profile).
 # As root, on a quiet machine; leaves nothing behind.
 set -euo pipefail
 N=${1:-300}
@@ -24,19 +27,25 @@ if [ "${PROFILE_HOP:-0}" = 1 ]; then
   tracer=$!
   sleep 8
 fi
-node "$here/steps.mjs" "$checkout" > "$dir/steps.out" &
+node ${PROFILE_NODE:-} "$here/steps.mjs" "$checkout" > "$dir/steps.out" &
 watcher=$!
 sleep 1.5
-for i in $(seq 1 "$N"); do
-  runc --root "$dir/state" --log "$dir/runc.log" --log-format json create --bundle "$dir/b" --pid-file "$dir/b/init.pid" "prof-$i" </dev/null >/dev/null 2>&1
-  runc --root "$dir/state" start "prof-$i"
-  sleep 0.03
-  runc --root "$dir/state" delete -f "prof-$i"
-done
+creators=${3:-1}
+creator() {
+  for i in $(seq "$1" "$creators" "$N"); do
+    runc --root "$dir/state" --log "$dir/runc.log" --log-format json create --bundle "$dir/b" --pid-file "$dir/b/init-$i.pid" "prof-$i" </dev/null >/dev/null 2>&1
+    runc --root "$dir/state" start "prof-$i"
+    [ "$creators" = 1 ] && sleep 0.03
+    runc --root "$dir/state" delete -f "prof-$i"
+  done
+}
+pids=()
+for c in $(seq 1 "$creators"); do creator "$c" & pids+=($!); done
+wait "${pids[@]}"
 sleep 0.5
 kill -INT "$watcher"; wait "$watcher" || true
 cat "$dir/steps.out"
 if [ "${PROFILE_HOP:-0}" = 1 ]; then
   kill -INT "$tracer"; wait "$tracer" || true
-  grep -A1 '^@s' "$dir/hop.out"
+  node "$here/hop.mjs" < "$dir/hop.out"
 fi

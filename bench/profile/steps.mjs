@@ -3,6 +3,8 @@
 // and enrich.ts; src/watcher.ts in a checkout from before the split), and
 // the split of each sample into the hop (kernel sys_enter_execve -> the JS batch callback)
 // and the JavaScript after it. Prints percentiles on SIGINT. Run by bench/profile/run.sh.
+// The wrappers cost time of their own on cold caches: PROFILE_STEPS=0 leaves them out (hop,
+// js and total only).
 //
 //   node bench/profile/steps.mjs [root of a built checkout, default this one]
 import { createRequire } from 'node:module';
@@ -32,9 +34,10 @@ P.onBatch = function (batch) {
 };
 const seams = await Promise.all(['sessions', 'enrich'].map((seam) => import(`${root}/dist/esm/watcher/${seam}.js`).catch(() => ({}))));
 const owners = [P, ...seams.flatMap((m) => Object.values(m).filter((v) => typeof v === 'function').map((c) => c.prototype))];
-for (const step of ['parse', 'sessionFor', 'readSpec', 'rootOf'])
+const steps = process.env.PROFILE_STEPS === '0' ? [] : ['parse', 'sessionFor', 'readSpec', 'rootOf'];
+for (const step of steps)
   for (const owner of owners) if (Object.hasOwn(owner, step) && typeof owner[step] === 'function') owner[step] = timed(step, owner[step]);
-addon.readFileInRoot = timed('readFileInRoot', addon.readFileInRoot);
+if (steps.length > 0) addon.readFileInRoot = timed('readFileInRoot', addon.readFileInRoot);
 
 const watcher = new ContainerWatcher({ gate: async () => 'allow' });
 const rows = [];

@@ -8,8 +8,8 @@ import type { ContainerEvent } from '../events.js';
 import { procDir, type HostView } from '../host/proc.js';
 import { rootAfter } from '../host/runtime-root.js';
 import type { HostReads } from '../host/reads.js';
-import type { ExecRecord } from '../native.js';
-import { MAX_ANNOTATION_BYTES, readBundleSpec, specAnnotations, type OciSpec } from '../spec.js';
+import type { ExecRecord, PrefetchedSpec } from '../native.js';
+import { MAX_ANNOTATION_BYTES, MAX_SPEC_BYTES, readBundleSpec, specAnnotations, type OciSpec, type ReadFileInRoot } from '../spec.js';
 import type { Session } from './containers.js';
 import { containerEvent, diagnosticContext, type Report } from './report.js';
 import { SandboxPods } from './sandboxes.js';
@@ -93,8 +93,9 @@ export class Enrich {
    */
   private readSpec(bundle: string, rec: ExecRecord): SpecRead {
     const proc = procDir(this.view, rec);
+    const readFile = readAhead(rec.spec ?? null, this.view.reads.readFileInRoot);
     const attempt = (root: string): SpecRead => {
-      const reader = SpecCheck.recording(this.view.reads.readFileInRoot);
+      const reader = SpecCheck.recording(readFile);
       const read = readBundleSpec(bundle, { root, cwd: null, readFile: reader.readFile });
       return { root, read, bytes: reader.last() };
     };
@@ -107,6 +108,22 @@ export class Enrich {
       return attempt(after());
     }
   }
+}
+
+/**
+ * The addon's read of config.json, where it is the read asked for (same root, same path, same
+ * limit): the addon guessed the bundle from the argv; the argv parser here decides. A read
+ * still hanging when the record left is not tried again on this thread: ERR_SPEC_SLOW.
+ */
+function readAhead(spec: PrefetchedSpec | null, read: ReadFileInRoot): ReadFileInRoot {
+  if (spec === null) return read;
+  return (root, path, maxBytes) => {
+    if (root !== spec.root || path !== spec.path || maxBytes !== MAX_SPEC_BYTES) return read(root, path, maxBytes);
+    const { bytes } = spec;
+    if (bytes !== null) return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const code = spec.slow ? 'ETIMEDOUT' : spec.error;
+    throw Object.assign(new Error(`${code}: ${path} (in ${root})`), { code });
+  };
 }
 
 /**

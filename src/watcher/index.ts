@@ -9,6 +9,7 @@ import { OciNotifyError } from '../errors.js';
 import { hostView, INIT_PIDNS_INO, ownPidns, type HostView } from '../host/proc.js';
 import { discoverRuntimes, execNames, runtimeCandidates, type DiscoverOptions, type RuntimeBinary } from '../host/runtimes.js';
 import { userStateRoots } from '../host/state.js';
+import { MAX_SPEC_BYTES } from '../spec.js';
 import { BINARY_KIND, type NativeOptions, type NativeRecord, type NativeStats, type NativeStatus, type NativeWatcher } from '../native.js';
 import { applyBinaryChange, unwatchedAtStart } from './binaries.js';
 import { Containers } from './containers.js';
@@ -20,6 +21,7 @@ import { Lifecycle } from './lifecycle.js';
 import { livePort, type Port } from './port.js';
 import type { Report } from './report.js';
 import { Sessions } from './sessions.js';
+import { warmUp } from './warm-up.js';
 import { WatchdogReport } from './watchdog.js';
 
 export interface WatchOptions {
@@ -114,6 +116,7 @@ export class ContainerWatcher extends EventEmitter {
       creation: (session, rec, held) => this.gate.admit(enrich.precreate(session, rec, held), session, rec),
       step: (rec, runtime, invocation) => this.lifecycle.onStep(rec, runtime, invocation),
     });
+    setImmediate(() => warmUp(this.closed.signal));
     const unwatched = unwatchedAtStart(this.binaries, this.native.status.binaryErrors);
     setImmediate(() => {
       for (const event of unwatched) if (!this.closed.signal.aborted) this.emit('runtime', event);
@@ -244,6 +247,7 @@ function nativeOptions(
       allowCreations: watchdogAllowsCreations(gatePolicy(options)),
       socket: typeof options.watchdog === 'object' ? options.watchdog.socket : '',
     },
+    maxSpecBytes: MAX_SPEC_BYTES,
   };
 }
 

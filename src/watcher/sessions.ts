@@ -50,8 +50,8 @@ export class Sessions {
     let session: Session | null = null;
     try {
       const parsed = this.parse(rec);
-      if (parsed !== null && !this.isReexec(rec)) session = this.sessionFor(rec, ...parsed);
-      if (session === null && parsed !== null) this.routes.step(rec, ...parsed);
+      if (parsed !== null && !this.isReexec(rec)) session = this.sessionFor(rec, parsed[0], parsed[1]);
+      if (session === null && parsed !== null) this.routes.step(rec, parsed[0], parsed[1]);
     } finally {
       if (held && session === null) this.native.answer(rec.cookie, true);
     }

@@ -91,14 +91,15 @@ export function comparable({ on, payload }: Emission): Emission {
 
 const BIGINT_FIELDS = ['ts', 'cgroupId'] as const;
 
-/** Buffers out to a shared table of base64 strings, each distinct content once. */
+/** Bytes out to a shared table of base64 strings, each distinct content once. */
 class BlobWriter {
   readonly blobs: string[] = [];
   private readonly index = new Map<string, number>();
 
+  /** A record's bytes (the spec read ahead) were cloned: a Uint8Array, no longer a Buffer. */
   encode(value: unknown): unknown {
-    if (Buffer.isBuffer(value)) {
-      const text = value.toString('base64');
+    if (value instanceof Uint8Array) {
+      const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
       let at = this.index.get(text);
       if (at === undefined) {
         at = this.blobs.push(text) - 1;
