@@ -48,8 +48,8 @@ export class Lab {
    * sched_process_exit, before the kernel has made the init a zombie; until then runc still
    * calls the container running.
    */
-  deleteExited(id: string): Promise<void> {
-    return deleteWhenStopped(RUNC, ['--root', this.stateRoot], id, this.log);
+  deleteExited(id: string, timeoutMs?: number): Promise<void> {
+    return deleteWhenStopped(RUNC, ['--root', this.stateRoot], id, this.log, timeoutMs);
   }
 
   /** Deletes every container this lab left and its files. */
