@@ -219,7 +219,8 @@ test test-node-matrix: verdaccio
 KERNELS ?= 6.1 6.12
 KERNEL_TESTS ?= test/integration/lifecycle.test.ts test/integration/argv-forms.test.ts \
 	test/integration/gate.test.ts test/integration/ordering.test.ts \
-	test/integration/hostile-spec.test.ts test/integration/podman.test.ts
+	test/integration/hostile-spec.test.ts test/integration/podman.test.ts \
+	test/integration/filesystems.test.ts test/integration/modes.test.ts
 KERNEL_PACKAGES := qemu-system-x86 kmod cpio xz-utils
 .PHONY: test-kernels
 test-kernels: deps build
