@@ -227,12 +227,13 @@ test-kernels: deps build
 	$(call apt-install,$(KERNEL_PACKAGES))
 	TESTS="$(KERNEL_TESTS)" scripts/kernels/run.sh $(KERNELS)
 
-# make test's share of test-kernels, within CI's time: the oldest kernel line and the tests of
-# what changes between kernels - the BPF programs loading and the mode chosen, fanotify's holds
-# and deadline, a runtime binary on each filesystem keyed as that kernel keys it.
+# make test's share of test-kernels, within CI's time (~5 minutes): the oldest kernel line and
+# the tests of what changes between kernels - the BPF programs loading and the mode chosen, argv
+# as the BPF side copies it, fanotify's holds, deadline and ordering, a runtime binary on each
+# filesystem keyed as that kernel keys it.
 KERNEL_SMOKE ?= 6.1
 KERNEL_SMOKE_TESTS ?= test/integration/modes.test.ts test/integration/filesystems.test.ts \
-	test/integration/gate.test.ts
+	test/integration/gate.test.ts test/integration/ordering.test.ts test/integration/argv-forms.test.ts
 .PHONY: test-kernels-smoke
 test-kernels-smoke: deps build
 	$(call apt-install,$(KERNEL_PACKAGES))
