@@ -214,7 +214,7 @@ verdaccio:
 test test-node-matrix: verdaccio
 
 # The tests below on Debian's own kernels under qemu (README "Testing on other kernels"), each
-# booted on this machine's / with this checkout's build; 15 to 35 minutes per kernel. KERNELS: a
+# booted on this machine's / with this checkout's build; 15 to 20 minutes per kernel. KERNELS: a
 # line ("6.1": its newest point release in the apt index) or an exact release ("6.1.0-47-amd64").
 KERNELS ?= 6.1 6.12
 KERNEL_TESTS ?= test/integration/lifecycle.test.ts test/integration/argv-forms.test.ts \
