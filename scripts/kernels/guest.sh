@@ -25,7 +25,7 @@ node bin/ocinotify doctor | node -e '
 	const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
 	console.log(`mode: ${d.mode} (${d.modeReason})`);
 	for (const r of d.runtimes) console.log(`${r.path} on ${r.filesystem}: kernel key ${r.kernelKey}, stat key ${r.statKey}${r.keyError ? `: ${r.keyError}` : ""}`);'
-# CI=true: a test that cannot run here fails instead of skipping. Under TCG runc runs 30 to 60
+# CI=true: a test that cannot run here fails instead of skipping. Under TCG runc runs 10 to 60
 # times slower than on this machine: the per-test budgets (vitest.config.ts), which are about
 # the machine, grow tenfold; the tests scale their own limits with a runc create they time
 # (test/kit/lab.ts, unheldRuncMs). Through a pipe: plain
