@@ -1,9 +1,9 @@
 // Mode selection, each mode for real, and the CLI on top of them.
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerWatcher, type ContainerEvent } from '../../src/index.js';
 import { Lab, RUNC, Recorder, criAnnotations, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
 import { PROGRAM_NAMES, kernelState } from './kernel-state.js';
+import { execFileSync } from 'node:child_process';
 
 describe.skipIf(!privileged())('modes', () => {
   let lab: Lab;
