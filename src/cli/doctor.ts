@@ -1,5 +1,5 @@
 // What this host offers ocinotify, checked for real: the same probes the watcher's mode choice uses.
-import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, readSync, statfsSync } from 'node:fs';
 import { release } from 'node:os';
 import { ContainerWatcher } from '../watcher/index.js';
 import { discoverRuntimes, type RuntimeBinary } from '../host/runtimes.js';
@@ -42,6 +42,12 @@ export interface DoctorReport {
   runtimes: RuntimeCheck[];
   ebpf: { ok: boolean; error: string };
   fanotifyPermissionEvents: { ok: boolean; error: string };
+  /**
+   * /proc/sys/kernel/tainted after the probes, and whether the use of fanotify permission
+   * events set a flag: Debian's kernels taint themselves (X, 65536) on the first use, and say so
+   * in the kernel log; nothing else changes.
+   */
+  kernelTaint: { flags: number; byFanotify: boolean };
   mode: WatchMode | null;
   modeReason: string;
 }
@@ -86,6 +92,41 @@ function keyText(key: InodeKey): string {
   return `${key.dev >> 20n}:${key.dev & 0xfffffn} ${key.ino}`;
 }
 
+/** Debian's patch "fanotify: taint on use of FANOTIFY_ACCESS_PERMISSIONS" sets TAINT_AUX. */
+const TAINT_AUX = 1 << 16;
+const FANOTIFY_TAINT_LOG = 'Using fanotify permission checks may lead to deadlock; tainting kernel';
+
+function taintFlags(): number {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/tainted', 'utf8').trim());
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether the kernel's log (what is left of it in /dev/kmsg) has a line with text. */
+function kernelLogHas(text: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  const record = Buffer.alloc(8192);
+  try {
+    for (;;) {
+      try {
+        if (record.toString('utf8', 0, readSync(fd, record)).includes(text)) return true;
+      } catch (err) {
+        // EPIPE: the record was overwritten meanwhile, read on; EAGAIN: the end
+        if ((err as NodeJS.ErrnoException).code !== 'EPIPE') return false;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function mechanisms(): MechanismCheck[] {
   const probed = new Map(loadAddon().probeKernel().map((m) => [m.name, m.error]));
   return MECHANISMS.map(({ name, since, without }) => {
@@ -106,6 +147,7 @@ function runtimeCheck(r: RuntimeBinary): RuntimeCheck {
 
 export function doctor(options: { hostRoot?: string; runtimePaths?: string[] } = {}): DoctorReport {
   const caps = effectiveCaps();
+  const taintBefore = taintFlags();
   const hostRoot = options.hostRoot ?? '/';
   const report: DoctorReport = {
     kernel: release(),
@@ -121,6 +163,7 @@ export function doctor(options: { hostRoot?: string; runtimePaths?: string[] } =
     runtimes: discoverRuntimes({ hostRoot, extraPaths: options.runtimePaths ?? [] }).map(runtimeCheck),
     ebpf: { ok: false, error: '' },
     fanotifyPermissionEvents: { ok: false, error: '' },
+    kernelTaint: { flags: 0, byFanotify: false },
     mode: null,
     modeReason: '',
   };
@@ -143,5 +186,8 @@ export function doctor(options: { hostRoot?: string; runtimePaths?: string[] } =
   } catch (err) {
     report.modeReason = (err as Error).message;
   }
+  const flags = taintFlags();
+  const setByProbes = (flags & ~taintBefore & TAINT_AUX) !== 0;
+  report.kernelTaint = { flags, byFanotify: (flags & TAINT_AUX) !== 0 && (setByProbes || kernelLogHas(FANOTIFY_TAINT_LOG)) };
   return report;
 }

@@ -1,6 +1,6 @@
 // create/start/kill/delete of real runc containers through the full kernel path.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, Recorder, criAnnotations, lifecycle, privileged } from '../kit/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, Recorder, criAnnotations, lifecycle, privileged, unheldRuncMs } from '../kit/index.js';
 import { expectSteps } from './harness.js';
 
 const COUNT = 50;
@@ -8,10 +8,28 @@ const COUNT = 50;
 describe.skipIf(!privileged())('lifecycle with real runc', () => {
   let lab: Lab;
   let rec: Recorder;
+  /**
+   * How long a step may take to be reported, with up to 16 runtimes running beside it: from an
+   * unheld runc create measured here (beforeAll), seconds in a guest under TCG.
+   */
+  let waitMs = 10_000;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     lab = new Lab();
-    rec = new Recorder();
+    const unheld = await unheldRuncMs(lab);
+    waitMs = Math.max(waitMs, 64 * unheld);
+    // The deadline is also the watchdog's budget: a reactor thread that gets no CPU for that
+    // long counts as stalled and the watchdog answers, unheld. 16 runtimes at once on a slow
+    // machine starve it that long without anything being wrong: at 10 times, 6.1 under TCG on
+    // a busy host still saw 2 takeovers in 200 short-lived creations.
+    const gateTimeoutMs = Math.max(1000, 20 * unheld);
+    console.log(`unheld runc create: ${unheld} ms; deadline ${gateTimeoutMs} ms, waits ${waitMs} ms`);
+    rec = new Recorder({ gateTimeoutMs });
+  });
+
+  afterEach(() => {
+    const { held, answeredByJs, expired, watchdogTakeovers } = rec.watcher.stats();
+    console.log(`so far: held ${held}, answered by JS ${answeredByJs}, expired ${expired}, watchdog takeovers ${watchdogTakeovers}`);
   });
 
   afterAll(async () => {
@@ -20,7 +38,7 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
   });
 
   async function lifecycleOf(id: string): Promise<void> {
-    await lifecycle(lab, rec, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)));
+    await lifecycle(lab, rec, id, lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id)), waitMs);
   }
 
   function expectExactlyOnce(id: string): void {
@@ -66,8 +84,8 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
         }
       }),
     );
-    await rec.until((ev) => ids.every((id) => ev.some((e) => e.id === id && (e.type === 'exit' || e.type === 'failed'))), 60_000);
-    for (const id of ids) await lab.deleteExited(id);
+    await rec.until((ev) => ids.every((id) => ev.some((e) => e.id === id && (e.type === 'exit' || e.type === 'failed'))), Math.max(60_000, waitMs));
+    for (const id of ids) await lab.deleteExited(id, waitMs);
     const wrong = ids.filter((id) => rec.of(id).map((e) => e.type).join() !== 'precreate,create,start,exit');
     expect(wrong.map((id) => `${id}: ${rec.of(id).map((e) => e.type).join()}`)).toEqual([]);
     for (const id of ids) expect(rec.of(id, 'exit')[0]!.exitCode).toBe(0);

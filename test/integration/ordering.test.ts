@@ -3,25 +3,28 @@
 // JavaScript thread has fallen behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../../src/index.js';
-import { Lab, RUNC, Recorder, busyWait, criAnnotations, privileged, sq, timedShell } from '../kit/index.js';
-
-/** far longer than a runc create and start take together (about 70 ms here) */
-const BEHIND_MS = 1000;
-/** the hold of start must outlast BEHIND_MS */
-const GATE_TIMEOUT_MS = 5000;
+import { Lab, RUNC, Recorder, busyWait, criAnnotations, privileged, sq, timedShell, unheldRuncMs } from '../kit/index.js';
 
 describe.skipIf(!privileged())('runc start waits for create', () => {
   let lab: Lab;
+  /** far longer than an unheld runc create and start take together (measured in beforeAll) */
+  let behindMs = 1000;
+  /** the hold of start must outlast behindMs */
+  let gateTimeoutMs = 5000;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     lab = new Lab();
+    const unheld = await unheldRuncMs(lab, { start: true });
+    behindMs = Math.max(behindMs, 4 * unheld);
+    gateTimeoutMs = Math.max(gateTimeoutMs, 2 * behindMs + 3000);
+    console.log(`unheld runc create && start: ${unheld} ms; JS behind by ${behindMs} ms, deadline ${gateTimeoutMs} ms`);
   });
 
   afterAll(async () => {
     await lab?.cleanup();
   });
 
-  /** create then start at once from one shell, while the JS thread is BEHIND_MS behind. */
+  /** create then start at once from one shell, while the JS thread is behindMs behind. */
   async function createAndStartWhileBehind(rec: Recorder, id: string): Promise<Map<string, bigint>> {
     const bundle = lab.bundle(id, ['/bin/true'], criAnnotations(id));
     const seenAt = new Map<string, bigint>();
@@ -29,7 +32,7 @@ describe.skipIf(!privileged())('runc start waits for create', () => {
       if (e.id === id) seenAt.set(e.type, process.hrtime.bigint());
     });
     // After the precreate's (allowing) gate has answered: runc create goes on, JS is busy.
-    rec.watcher.once('precreate', () => setImmediate(() => busyWait(BEHIND_MS)));
+    rec.watcher.once('precreate', () => setImmediate(() => busyWait(behindMs)));
     const runc = (args: string[]): string => [RUNC, '--root', lab.stateRoot, ...args].map(sq).join(' ');
     const res = await timedShell(`${runc(['create', '--bundle', bundle, id])} && ${runc(['start', id])} </dev/null >>${sq(lab.log)} 2>&1`);
     expect(res.code, res.stderr).toBe(0);
@@ -40,7 +43,7 @@ describe.skipIf(!privileged())('runc start waits for create', () => {
   }
 
   it('reports create before the entrypoint runs though the JS thread is behind', async () => {
-    const rec = new Recorder({ gateTimeoutMs: GATE_TIMEOUT_MS }, new Set(['order-held']));
+    const rec = new Recorder({ gateTimeoutMs }, new Set(['order-held']));
     try {
       const before = rec.watcher.stats();
       const seenAt = await createAndStartWhileBehind(rec, 'order-held');
@@ -50,9 +53,10 @@ describe.skipIf(!privileged())('runc start waits for create', () => {
       console.log(`create reached the listener ${lead.toFixed(2)} ms before the entrypoint's exec`);
       expect(seenAt.get('precreate')!).toBeLessThan(entrypoint);
       expect(seenAt.get('create')!).toBeLessThan(entrypoint);
-      // create and start were both held, both answered by JS, neither by the deadline
-      expect(after.held - before.held).toBe(2);
-      expect(after.answeredByJs - before.answeredByJs).toBe(2);
+      // create and start were both held, both answered by JS, neither by the deadline (at
+      // least: on a shared machine this watcher holds other tenants' runtimes too)
+      expect(after.held - before.held).toBeGreaterThanOrEqual(2);
+      expect(after.answeredByJs - before.answeredByJs).toBeGreaterThanOrEqual(2);
       expect(after.expired - before.expired).toBe(0);
     } finally {
       rec.close();
@@ -60,16 +64,17 @@ describe.skipIf(!privileged())('runc start waits for create', () => {
   });
 
   it('with orderStart: false, start is answered natively and may run first', async () => {
-    const rec = new Recorder({ gateTimeoutMs: GATE_TIMEOUT_MS, orderStart: false }, new Set(['order-free']));
+    const rec = new Recorder({ gateTimeoutMs, orderStart: false }, new Set(['order-free']));
     try {
       const before = rec.watcher.stats();
       const seenAt = await createAndStartWhileBehind(rec, 'order-free');
       const after = rec.watcher.stats();
       const entrypoint = BigInt(rec.of('order-free', 'start')[0]!.monotonicNs);
       console.log(`without the hold, create reached the listener ${(Number(seenAt.get('create')! - entrypoint) / 1e6).toFixed(2)} ms after the entrypoint's exec`);
-      expect(after.held - before.held).toBe(1);
+      expect(after.held - before.held).toBeGreaterThanOrEqual(1);
       expect(after.answeredNative - before.answeredNative).toBeGreaterThanOrEqual(1);
-      // nothing held the start: the entrypoint ran while JS was still busy
+      // nothing held the start: the entrypoint ran while JS was still busy (what the counts,
+      // which include other tenants' runtimes, cannot say)
       expect(seenAt.get('create')!).toBeGreaterThan(entrypoint);
     } finally {
       rec.close();

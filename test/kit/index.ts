@@ -3,6 +3,6 @@ export { RUNC, CRI_FIXTURE, busyboxRootfs, criAnnotations, writeBundle } from '.
 export { Collected, ocinotify } from './child.js';
 export { execRuntime, sq, tail, timedShell, type Timed } from './exec.js';
 export { ended, fence } from './fence.js';
-export { Lab, deleteWhenStopped, privileged, runcStatus, timedRunc } from './lab.js';
+export { Lab, deleteWhenStopped, privileged, runcStatus, timedRunc, unheldRuncMs } from './lab.js';
 export { Recorder, finish, lifecycle } from './recorder.js';
 export { busyWait, sleep, until } from './wait.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUNC, busyboxRootfs, writeBundle } from './bundle.js';
-import { execRuntime, sq, timedShell, type Timed } from './exec.js';
+import { execRuntime, sq, tail, timedShell, type Timed } from './exec.js';
 import { sleep } from './wait.js';
 
 /** Root, and the tools the tests drive. Under CI=true a test that cannot run fails instead of skipping. */
@@ -48,8 +48,8 @@ export class Lab {
    * sched_process_exit, before the kernel has made the init a zombie; until then runc still
    * calls the container running.
    */
-  deleteExited(id: string): Promise<void> {
-    return deleteWhenStopped(RUNC, ['--root', this.stateRoot], id, this.log);
+  deleteExited(id: string, timeoutMs?: number): Promise<void> {
+    return deleteWhenStopped(RUNC, ['--root', this.stateRoot], id, this.log, timeoutMs);
   }
 
   /** Deletes every container this lab left and its files. */
@@ -91,6 +91,26 @@ export async function deleteWhenStopped(binary: string, global: string[], id: st
 export function timedRunc(lab: Lab, args: string[], killAfterMs?: number): Promise<Timed> {
   const cmd = [RUNC, '--root', lab.stateRoot, ...args].map(sq).join(' ');
   return timedShell(`${cmd} </dev/null >>${sq(lab.log)} 2>&1`, killAfterMs);
+}
+
+/**
+ * The wall time, in ms, of an unheld `runc create` of a /bin/true container here and now (with
+ * start: of `create && start`), the slowest of `times`: the scale of a test's time limits, so
+ * that they hold on a slow or busy machine (a guest under TCG takes seconds) as on a quiet one.
+ * Measure before the test's watchers start: nothing in this process holds the runtime then.
+ */
+export async function unheldRuncMs(lab: Lab, opts: { start?: boolean; times?: number } = {}): Promise<number> {
+  let slowest = 0;
+  for (let i = 0; i < (opts.times ?? 3); i++) {
+    const id = `unheld-${i}-${process.pid.toString(36)}`;
+    const runc = (args: string[]): string => [RUNC, '--root', lab.stateRoot, ...args].map(sq).join(' ');
+    const create = runc(['create', '--bundle', lab.bundle(id, ['/bin/true'], null), id]);
+    const res = await timedShell(`${opts.start ? `${create} && ${runc(['start', id])}` : create} </dev/null >>${sq(lab.log)} 2>&1`);
+    await lab.runc(['delete', '--force', id]).catch(() => undefined);
+    if (res.code !== 0) throw new Error(`unheld runc ${opts.start ? 'create && start' : 'create'} exited ${res.code}: ${tail(lab.log)}`);
+    slowest = Math.max(slowest, res.ms);
+  }
+  return slowest;
 }
 
 /** runc state's status of id, or null when runc knows no such container. */

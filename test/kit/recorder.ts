@@ -42,17 +42,20 @@ export class Recorder {
   }
 }
 
-/** start, kill -9 and delete a created container, waiting for the watcher to report its start and exit. */
-export async function finish(lab: Lab, rec: Recorder, id: string): Promise<void> {
+/**
+ * start, kill -9 and delete a created container, waiting for the watcher to report its start and
+ * exit, and for the container to stop: each wait gives up after waitMs.
+ */
+export async function finish(lab: Lab, rec: Recorder, id: string, waitMs = 10_000): Promise<void> {
   await lab.runc(['start', id]);
-  await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'));
+  await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'), waitMs);
   await lab.runc(['kill', id, 'KILL']);
-  await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'));
-  await lab.deleteExited(id);
+  await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'exit'), waitMs);
+  await lab.deleteExited(id, waitMs);
 }
 
-/** create, start, kill -9 and delete one container, waiting for the watcher to report start and exit. */
-export async function lifecycle(lab: Lab, rec: Recorder, id: string, bundle: string): Promise<void> {
+/** create, start, kill -9 and delete one container, waiting for the watcher to report start and exit (finish). */
+export async function lifecycle(lab: Lab, rec: Recorder, id: string, bundle: string, waitMs?: number): Promise<void> {
   await lab.runc(['create', '--bundle', bundle, id]);
-  await finish(lab, rec, id);
+  await finish(lab, rec, id, waitMs);
 }
