@@ -2,7 +2,7 @@
 // again, in reverse order, whatever failed in between: every mount and loop device it made is
 // undone by cleanup(), which the test's afterAll calls.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 function run(command: string, args: string[]): string {
@@ -26,15 +26,19 @@ function umount(target: string): void {
   throw new Error(`${target} stayed busy: detached lazily`);
 }
 
+function modprobe(module: string): void {
+  try {
+    run('modprobe', ['-q', module]);
+  } catch {
+    // not a module either: what needed it says so
+  }
+}
+
 /** Whether the kernel knows the filesystem, loading its module if it is one. */
 function supported(fstype: string): boolean {
   const known = (): boolean => readFileSync('/proc/filesystems', 'utf8').split('\n').some((l) => l.split('\t')[1] === fstype);
   if (known()) return true;
-  try {
-    run('modprobe', ['-q', fstype]);
-  } catch {
-    // not a module either
-  }
+  modprobe(fstype);
   return known();
 }
 
@@ -58,7 +62,9 @@ export class Mounts {
     const image = join(this.dir, `${fstype}.img`);
     run('truncate', ['-s', `${sizeMiB}M`, image]);
     run(`mkfs.${fstype}`, fstype === 'ext4' ? ['-q', '-F', image] : ['-q', image]);
-    if (!supported('loop') && !supported(fstype)) throw new Error(`this kernel has no ${fstype}`);
+    if (!supported(fstype)) throw new Error(`this kernel has no ${fstype}`);
+    // Debian's kernels build loop as a module: /dev/loop-control appears once it is loaded.
+    if (!existsSync('/dev/loop-control')) modprobe('loop');
     const device = run('losetup', ['--find', '--show', image]);
     this.undo.push({ what: `losetup -d ${device}`, step: () => run('losetup', ['-d', device]) });
     return this.mount(fstype, device, fstype);
