@@ -20,13 +20,17 @@ export function loadAverage(): number {
   return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 }
 
-/** Processes whose command line does not contain `ours` holding a fanotify mark on runc's inode. */
+/**
+ * Processes holding a fanotify mark on runc's inode that are not ours: neither their command line
+ * nor their executable (a watcher's watchdog, `ocinotify-watchdog --fd 3`, runs from the package
+ * copy) is under `ours`.
+ */
 function otherWatchers(runcIno: string, ours: string): number {
   let count = 0;
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ours)) continue;
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ours) || readlinkSync(`/proc/${pid}/exe`).startsWith(ours)) continue;
       const marks = readdirSync(`/proc/${pid}/fd`).some(
         (fd) =>
           readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[fanotify]' &&
