@@ -1,8 +1,6 @@
 #include "spec_reader.h"
 
 #include <pthread.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,8 +11,6 @@
 namespace ocinotify {
 
 namespace {
-
-constexpr int kNice = -10;
 
 bool StartsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
@@ -139,9 +135,6 @@ void SpecReader::Attach(Batch& batch) {
 
 void SpecReader::Run(std::shared_ptr<State> state) {
   pthread_setname_np(pthread_self(), "ocinotify-spec");
-  // A batch waits for each read: among busy runtimes (a storm of creators), a thread at their
-  // priority is woken late, and every record behind it with it. Best effort: root may raise it.
-  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kNice);
   for (;;) {
     std::shared_ptr<Job> job;
     {
