@@ -9,7 +9,13 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs shm /dev/shm
+# The checkout may sit below one of these (a fresh clone in /tmp): it stays where it is, on top
+# of the guest's own tmpfs.
+mkdir -p /mnt/ocinotify-checkout
+mount --bind "$CHECKOUT" /mnt/ocinotify-checkout
 for d in /run /tmp /var/tmp; do mount -t tmpfs tmpfs "$d"; done
+mkdir -p "$CHECKOUT"
+mount --bind /mnt/ocinotify-checkout "$CHECKOUT"
 # This machine's /lib/modules has none for this kernel: request_module() (a mount of btrfs or
 # xfs, a loop device: modules in Debian's kernels) finds them where fetch.sh unpacked them.
 mkdir -p "/lib/modules/$(uname -r)"
