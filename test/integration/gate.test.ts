@@ -50,7 +50,10 @@ describe.skipIf(!privileged())('gate', () => {
       console.log(`event loop blocked ${blockedMs} ms; runc create took ${create.ms} ms (deadline ${deadlineMs} ms)`);
       expect(blockedMs).toBeGreaterThanOrEqual(blockMs);
       expect(create.code, create.stderr).toBe(0);
-      expect(create.ms).toBeLessThan(deadlineMs + slackMs);
+      // Let go by the listener's return, runc would have taken blockMs at least: ending before
+      // says the deadline answered. (Not deadline + slack: under TCG the spinning listener
+      // slows runc too, both vCPUs being one host thread.)
+      expect(create.ms).toBeLessThan(blockMs);
       await finish(lab, r, id);
       expect(r.of(id).map((e) => e.type)).toEqual(['precreate', 'create', 'start', 'exit']);
       expect(r.of(id, 'precreate')[0]!.held).toBe(true);
