@@ -79,6 +79,17 @@ describe('watch --json event lines', () => {
     expect(events).toBeGreaterThan(50);
   });
 
+  it('write every field of ContainerEvent: one added to the type fails to compile here, one not written fails here', () => {
+    const every: Record<keyof ContainerEvent, true> = {
+      type: true, time: true, monotonicNs: true, id: true, manager: true, runtime: true, bundle: true, pid: true,
+      watcherPid: true, mntns: true, cgroupId: true, nodeMntns: true, pod: true, container: true, sandboxId: true,
+      containerdNamespace: true, podLabels: true, restartCount: true, exitCode: true, signal: true, specError: true,
+      reason: true, started: true, held: true, heldBy: true, spec: true,
+    };
+    const e = Object.assign(built('precreate', 'x', 0, true), { exitCode: 0, signal: null, reason: 'r', started: true });
+    expect(Object.keys(JSON.parse(eventJson(e))).sort()).toEqual(Object.keys(every).sort());
+  });
+
   it('equal JSON.stringify for every type as the watcher builds it, odd strings in every string field', () => {
     for (const includeSpec of [false, true])
       for (const type of TYPES)
