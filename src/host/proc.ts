@@ -103,11 +103,13 @@ export function cgroupIdOf(reads: HostReads, proc: string): string | null {
   return ino === undefined ? null : String(ino);
 }
 
-/** Field 22 of /proc/PID/stat: start time in clock ticks, to tell a pid from its reuse. */
+/** Field 22 of /proc/PID/stat: start time in clock ticks, to tell a pid from its reuse; null once it has exited. */
 export function startTimeOf(reads: HostReads, proc: string): number | null {
   const stat = reads.readHead(join(proc, 'stat'), MAX_PROC_LINE_BYTES)?.bytes.toString('utf8');
   if (stat === undefined) return null;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // A zombie (Z) or a task being reaped (X) has exited: it runs nothing, whatever its /proc says.
+  if (fields[0] === 'Z' || fields[0] === 'X') return null;
   const value = Number(fields[19]);
   return Number.isFinite(value) ? value : null;
 }

@@ -35,6 +35,9 @@ export interface Session {
   specCheck?: SpecCheck | null;
 }
 
+/** exited inits remembered (Containers.ended): far more than exit during a snapshot's settling */
+const MAX_ENDED = 4096;
+
 export class Containers {
   /** by the pid of the runtime's `create`/`run`, until it exits */
   private readonly byRuntimePid = new Map<number, Session>();
@@ -47,6 +50,11 @@ export class Containers {
   private readonly byId = new Map<string, Map<number, Session>>();
   /** ids of containers reported as `existing`, until their exit */
   private readonly existingIds = new Set<string>();
+  /**
+   * Inits of containers followed and exited since attach, the latest MAX_ENDED: a scan of the
+   * state roots may still find their state (not yet deleted, the init not yet reaped).
+   */
+  private readonly endedInits = new Set<number>();
 
   counts(): { sessions: number; containers: number } {
     return { sessions: this.byRuntimePid.size, containers: this.byInitPid.size };
@@ -106,8 +114,17 @@ export class Containers {
   /** The container whose init exited; one found at start is no longer reported as such. */
   exited(initPid: number): Session | undefined {
     const session = this.dropContainer(initPid);
-    if (session?.runtime.pid === 0) this.existingIds.delete(session.id);
+    if (session === undefined) return undefined;
+    if (session.runtime.pid === 0) this.existingIds.delete(session.id);
+    this.endedInits.delete(initPid); // the newest entry
+    this.endedInits.add(initPid);
+    if (this.endedInits.size > MAX_ENDED) this.endedInits.delete(this.endedInits.values().next().value!);
     return session;
+  }
+
+  /** Whether a container whose init was initPid was followed and exited since attach. */
+  ended(initPid: number): boolean {
+    return this.endedInits.has(initPid);
   }
 
   /** The first container of this id not yet started that also passes `where`. */

@@ -79,6 +79,8 @@ export class Existing {
   private reportExisting(c: ExistingContainer): void {
     const key = `${c.stateDir}:${c.initPid}`;
     if (this.reported.has(key) || this.containers.container(c.initPid) !== undefined) return;
+    // Followed from its creation and gone since: its state outlives it until the runtime's delete.
+    if (this.containers.ended(c.initPid)) return;
     if (this.containers.creating(c.id)) return; // the stream has it
     this.reported.add(key);
     const proc = hostProcDir(this.view, c.initPid);
