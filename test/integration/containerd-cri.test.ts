@@ -93,6 +93,7 @@ describe.skipIf(!privileged())('containerd CRI, real', () => {
       },
       // StopContainer with timeout 0, StopPodSandbox and `ctr task kill -s KILL` all SIGKILL.
       { exitCode: 137, signal: 9 },
+      rec,
     );
   }
 

@@ -56,6 +56,7 @@ describe.skipIf(!privileged())('containerd ctr run, real', () => {
       },
       // StopContainer with timeout 0, StopPodSandbox and `ctr task kill -s KILL` all SIGKILL.
       { exitCode: 137, signal: 9 },
+      rec,
     );
   }
 

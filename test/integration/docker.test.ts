@@ -50,6 +50,7 @@ describe.skipIf(!privileged())('real docker (dockerd -> containerd -> shim -> ru
         bundle: join(lab.execRoot, 'containerd/daemon/io.containerd.runtime.v2.task/moby', id),
       },
       { exitCode: 137 },
+      rec,
     );
   }
 

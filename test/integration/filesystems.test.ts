@@ -101,7 +101,7 @@ describe.skipIf(!privileged())('a runtime binary on each filesystem', () => {
     return recorder.of(id);
   }
 
-  function expectLifecycle(events: ContainerEvent[], id: string, where: string, runc: string): void {
+  function expectLifecycle(events: ContainerEvent[], id: string, where: string, runc: string, recorder = rec): void {
     const [pre] = expectSteps(
       events,
       `${id} (${where})`,
@@ -112,6 +112,7 @@ describe.skipIf(!privileged())('a runtime binary on each filesystem', () => {
         runtime: { name: 'runc' },
       },
       { exitCode: 7, signal: null },
+      recorder,
     );
     expect(pre.runtime.path, where).toBe(runc);
   }
@@ -190,7 +191,7 @@ describe.skipIf(!privileged())('a runtime binary on each filesystem', () => {
       expect(first.map((e) => e.type), ids[0]).toEqual(['precreate', 'create', 'start', 'exit']);
       expect(first[0], ids[0]).toMatchObject({ held: false, pod: { name: `pod-${ids[0]}` }, runtime: { path: runc } });
       expect(first[3], ids[0]).toMatchObject({ exitCode: 7 });
-      expectLifecycle(second, ids[1]!, 'an unlisted runc on an overlay over two filesystems, learnt', runc);
+      expectLifecycle(second, ids[1]!, 'an unlisted runc on an overlay over two filesystems, learnt', runc, learner);
     } finally {
       learner.close();
     }

@@ -53,6 +53,7 @@ describe.skipIf(!privileged())('lifecycle with real runc', () => {
         runtime: { name: 'runc' },
       },
       { exitCode: 137, signal: 9 },
+      rec,
     );
   }
 

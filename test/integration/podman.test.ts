@@ -42,6 +42,7 @@ describe.skipIf(!privileged())('real podman (conmon -> runc)', () => {
       name,
       { manager: 'podman', container: { name, type: null, image: null }, pod: null, runtime: { name: 'runc' }, bundle: lab.bundleOf(id) },
       { exitCode: 137 },
+      rec,
     );
   }
 

@@ -4,16 +4,35 @@ import { ended, fence } from './fence.js';
 import type { Lab } from './lab.js';
 import { until } from './wait.js';
 
+const MAX_NOTES = 200;
+
 /** Starts a watcher and records every event whose id is in ids (all events when ids is null). */
 export class Recorder {
   readonly events: ContainerEvent[] = [];
   readonly watcher: ContainerWatcher;
+  /** What else the watcher said (watchdog takeovers, gate timeouts, diagnostics, losses, errors): a failed assertion's context. */
+  readonly notes: string[] = [];
 
   constructor(options: WatchOptions = {}, private readonly ids: Set<string> | null = null) {
     this.watcher = new ContainerWatcher(options);
     this.watcher.on('event', (e: ContainerEvent) => {
       if (this.ids === null || this.ids.has(e.id)) this.events.push(e);
     });
+    for (const name of ['watchdog', 'gateTimeout', 'diagnostic', 'lost', 'error'] as const) {
+      this.watcher.on(name, (e: unknown) => {
+        if (this.notes.length < MAX_NOTES) this.notes.push(`${name} ${e instanceof Error ? e.message : JSON.stringify(e)}`);
+      });
+    }
+  }
+
+  /** Whether the watcher said its watchdog took over (the watcher had stalled for the budget). */
+  tookOver(): boolean {
+    return this.notes.some((n) => n.startsWith('watchdog ') && n.includes('"change":"takeover"'));
+  }
+
+  /** The notes, for an assertion's message: what the watcher said besides its events. */
+  context(): string {
+    return this.notes.length === 0 ? 'the watcher said nothing else' : `the watcher also said:\n${this.notes.join('\n')}`;
   }
 
   of(id: string, type?: ContainerEvent['type']): ContainerEvent[] {
