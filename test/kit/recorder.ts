@@ -32,7 +32,14 @@ export class Recorder {
 
   /** The notes, for an assertion's message: what the watcher said besides its events. */
   context(): string {
-    return this.notes.length === 0 ? 'the watcher said nothing else' : `the watcher also said:\n${this.notes.join('\n')}`;
+    const said = this.notes.length === 0 ? 'the watcher said nothing else' : `the watcher also said:\n${this.notes.join('\n')}`;
+    let stats: string;
+    try {
+      stats = JSON.stringify(this.watcher.stats());
+    } catch (err) {
+      stats = `unavailable (${(err as Error).message})`;
+    }
+    return `${said}\nits counters: ${stats}`;
   }
 
   of(id: string, type?: ContainerEvent['type']): ContainerEvent[] {
