@@ -1,5 +1,5 @@
 // A watcher in this process whose events are kept, and the container steps tests wait on.
-import { ContainerWatcher, type ContainerEvent, type WatchOptions } from '../../src/index.js';
+import { ContainerWatcher, type ContainerEvent, type WatchdogEvent, type WatchOptions } from '../../src/index.js';
 import { ended, fence } from './fence.js';
 import type { Lab } from './lab.js';
 import { until } from './wait.js';
@@ -12,6 +12,8 @@ export class Recorder {
   readonly watcher: ContainerWatcher;
   /** What else the watcher said (watchdog takeovers, gate timeouts, diagnostics, losses, errors): a failed assertion's context. */
   readonly notes: string[] = [];
+  /** watchdog takeovers the watcher reported */
+  private takeovers = 0;
 
   constructor(options: WatchOptions = {}, private readonly ids: Set<string> | null = null) {
     this.watcher = new ContainerWatcher(options);
@@ -23,11 +25,14 @@ export class Recorder {
         if (this.notes.length < MAX_NOTES) this.notes.push(`${name} ${e instanceof Error ? e.message : JSON.stringify(e)}`);
       });
     }
+    this.watcher.on('watchdog', (e: WatchdogEvent) => {
+      if (e.change === 'takeover') this.takeovers++;
+    });
   }
 
   /** Whether the watcher said its watchdog took over (the watcher had stalled for the budget). */
   tookOver(): boolean {
-    return this.notes.some((n) => n.startsWith('watchdog ') && n.includes('"change":"takeover"'));
+    return this.takeovers > 0;
   }
 
   /** The notes, for an assertion's message: what the watcher said besides its events. */
