@@ -330,15 +330,26 @@ static long copy_arg_cb(__u32 i, struct argv_ctx *c)
 	struct oci_runtime_rec *r = c->r;
 	long n;
 
-	if (bpf_probe_read_user(&arg, sizeof(arg), &c->argv[i]) || !arg)
+	/*
+	 * A page of the caller's that is not present (never touched, migrating, swapped out)
+	 * cannot be read here, where nothing may fault: what was read is then not all of argv,
+	 * and the flag says so (the reactor reads the held exec's memory, JS reads /proc).
+	 */
+	if (bpf_probe_read_user(&arg, sizeof(arg), &c->argv[i])) {
+		r->hdr.flags |= OCI_F_ARGS_TRUNCATED;
+		return 1;
+	}
+	if (!arg)
 		return 1;
 	if (c->off >= OCI_ARG_CHUNK || i == OCI_MAX_ARGS - 1) {
 		r->hdr.flags |= OCI_F_ARGS_TRUNCATED;
 		return 1;
 	}
 	n = bpf_probe_read_user_str(&r->args[c->off & (OCI_ARG_CHUNK - 1)], OCI_ARG_CHUNK, arg);
-	if (n <= 0)
+	if (n <= 0) {
+		r->hdr.flags |= OCI_F_ARGS_TRUNCATED;
 		return 1;
+	}
 	if (n == OCI_ARG_CHUNK)
 		r->hdr.flags |= OCI_F_ARGS_TRUNCATED;
 	c->off += n;
@@ -384,8 +395,10 @@ static __always_inline void copy_arg_area(struct oci_runtime_rec *r, struct task
 	len = end - start > OCI_ARGS_BYTES ? OCI_ARGS_BYTES : end - start;
 	if (len < end - start)
 		r->hdr.flags |= OCI_F_ARGS_TRUNCATED;
-	if (bpf_probe_read_user(r->args, len, (void *)start))
+	if (bpf_probe_read_user(r->args, len, (void *)start)) {
+		r->hdr.flags |= OCI_F_ARGS_TRUNCATED; /* a page not present: JS reads /proc */
 		return;
+	}
 	c.len = len;
 	bpf_loop(OCI_ARGS_BYTES, count_nul_cb, &c, 0);
 	r->argc = c.argc;

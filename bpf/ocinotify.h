@@ -43,6 +43,7 @@ enum oci_binary_kind {
 };
 
 enum oci_record_flags {
+	/* args is not all of argv: longer than copied, or a page of it could not be read */
 	OCI_F_ARGS_TRUNCATED = 1 << 0,
 	OCI_F_EXECVEAT = 1 << 1,
 	OCI_F_MONITOR = 1 << 2,

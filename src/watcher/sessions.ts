@@ -105,7 +105,7 @@ export class Sessions {
     const runtime = this.runtimeNameOf(rec);
     if (runtime === null || rec.argv.length === 0) return null;
     try {
-      if (!this.wholeArgv(rec)) throw new ArgvError('ERR_ARGV_TRUNCATED', 'argv is longer than could be read');
+      if (!this.wholeArgv(rec)) throw new ArgvError('ERR_ARGV_TRUNCATED', 'argv could not be read whole');
       return [runtime, parseRuntimeArgv(rec.argv, runtime)];
     } catch (err) {
       this.diagnoseExec(rec, runtime, err);

@@ -24,6 +24,48 @@ os.set_inheritable(fd, True)
 os.execv('/proc/self/fd/%d' % fd, argv)
 `;
 
+/**
+ * Execs runc with part of its argv in pages the caller has never touched: a file mapped
+ * privately, so that its pages have no entry in the caller's page tables until the kernel's own
+ * copy of argv faults them in. `strings`: the arguments from the fifth on live there;
+ * `pointers`: the argv array itself does. The kernel side cannot read such a page without a
+ * fault, which a BPF program may not take.
+ */
+const EXEC_FROM_UNTOUCHED = `
+import ctypes, mmap, os, struct, sys, tempfile
+mode, argv = sys.argv[1], [a.encode() for a in sys.argv[2:]]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+def untouched(data):
+    f = tempfile.TemporaryFile()
+    size = (len(data) // mmap.PAGESIZE + 2) * mmap.PAGESIZE
+    f.write(data + bytes(size - len(data)))
+    f.flush()
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_PRIVATE, f.fileno(), 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        sys.exit('mmap: ' + os.strerror(ctypes.get_errno()))
+    return addr, f
+kept = [ctypes.create_string_buffer(a) for a in argv]
+addrs = [ctypes.addressof(b) for b in kept]
+if mode == 'strings':
+    blob, offsets = b'', []
+    for a in argv[4:]:
+        offsets.append(len(blob))
+        blob += a + b'\\0'
+    base, f = untouched(blob)
+    addrs[4:] = [base + o for o in offsets]
+    array = (ctypes.c_void_p * (len(addrs) + 1))(*addrs, None)
+    argvp = ctypes.addressof(array)
+else:
+    argvp, f = untouched(struct.pack('<%dQ' % (len(addrs) + 1), *addrs, 0))
+env = [ctypes.create_string_buffer(('%s=%s' % kv).encode()) for kv in os.environ.items()]
+envp = (ctypes.c_void_p * (len(env) + 1))(*[ctypes.addressof(e) for e in env], None)
+libc.execve.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p]
+libc.execve(${JSON.stringify(RUNC)}.encode(), argvp, envp)
+sys.exit('execve: ' + os.strerror(ctypes.get_errno()))
+`;
+
 describe.skipIf(!privileged())('runc invocation forms', () => {
   let lab: Lab;
   let rec: Recorder;
@@ -176,6 +218,18 @@ describe.skipIf(!privileged())('runc invocation forms', () => {
       const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
       const argv = ['runc', '--root', lab.stateRoot, 'create', '--bundle', bundle, id];
       await execRuntime(PYTHON, ['-c', EXEC_BY_FD, mode, ...argv], lab.log);
+      await finishCreated(id);
+      expectExactlyOnce(id, { argv, bundle, ...killed });
+    });
+  }
+
+  for (const mode of ['strings', 'pointers'] as const) {
+    const what = mode === 'strings' ? 'its arguments from the fifth on' : 'its argv array';
+    it(`runc with ${what} in pages the caller never touched: held, with the whole argv`, async () => {
+      const id = idOf(`untouched-${mode}`);
+      const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+      const argv = ['runc', '--root', lab.stateRoot, 'create', '--bundle', bundle, id];
+      await execRuntime(PYTHON, ['-c', EXEC_FROM_UNTOUCHED, mode, ...argv], lab.log);
       await finishCreated(id);
       expectExactlyOnce(id, { argv, bundle, ...killed });
     });
