@@ -8,7 +8,7 @@ import { parseSpec, specAnnotations } from '../spec.js';
 
 /** ~1 ms a turn on a busy 2-core machine: a creation meanwhile waits for one turn at most. */
 const ROUNDS_PER_TURN = 10;
-const TURNS = 100;
+export const WARM_UP_TURNS = 100;
 
 const ID = 'f'.repeat(64);
 const BUNDLE = `/run/containerd/io.containerd.runtime.v2.task/k8s.io/${ID}`;
@@ -39,7 +39,7 @@ export function warmUpRound(): ResolvedMetadata {
 }
 
 /** Runs the rounds, one turn at a time, until done or stopped. */
-export function warmUp(stopped: AbortSignal, turns = TURNS): void {
+export function warmUp(stopped: AbortSignal, turns = WARM_UP_TURNS): void {
   if (stopped.aborted || turns === 0) return;
   for (let i = 0; i < ROUNDS_PER_TURN; i++) warmUpRound();
   setImmediate(() => warmUp(stopped, turns - 1));
