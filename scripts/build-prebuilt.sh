@@ -51,11 +51,28 @@ mkdir -p "$static"
 exec 9>"$static/lock"
 flock 9
 
+# The source package of the version installed (what the headers and the shared libraries come
+# from). A mirror may list a newer version (a security update) whose source it does not serve,
+# or drop the installed one: then each other version it lists, newest first, until one comes.
+fetch_source() {
+	local want name v tried=""
+	want=$(dpkg-query -W -f='${source:Package}=${source:Version}' "$1")
+	name=${want%%=*}
+	for v in "${want#*=}" $(apt-cache showsrc "$name" | sed -n 's/^Version: //p' | sort -rVu); do
+		case " $tried " in *" $v "*) continue ;; esac
+		tried="$tried $v"
+		apt-get source -qq -o APT::Sandbox::User=root "$name=$v" && return 0
+		echo "build-prebuilt: the source of $name $v could not be fetched; trying another version" >&2
+	done
+	echo "build-prebuilt: no version of the source package $name could be fetched (tried:$tried)" >&2
+	return 1
+}
+
 fetch_sources() {
 	[ -d "$src" ] && ls -d "$src"/libbpf-*/ "$src"/elfutils-*/ "$src"/zlib-*/ >/dev/null 2>&1 && return
 	scripts/debian-sources.sh
 	rm -rf "$src" "$src.tmp" && mkdir -p "$src.tmp"
-	(cd "$src.tmp" && apt-get source -qq libbpf elfutils zlib)
+	(cd "$src.tmp" && for pkg in libbpf1 libelf1 zlib1g; do fetch_source "$pkg"; done)
 	mv "$src.tmp" "$src"
 }
 
