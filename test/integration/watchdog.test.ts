@@ -7,7 +7,7 @@
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Collected, Lab, RUNC, criAnnotations, ended, fence, privileged, sleep, sq, timedRunc, timedShell, until, type Timed } from '../kit/index.js';
+import { Collected, Lab, RUNC, criAnnotations, ended, fence, privileged, sleep, sq, timedRunc, timedShell, underAsan, until, type Timed } from '../kit/index.js';
 import { isStopped, pause, type PauseKind } from './pauses.js';
 
 const WATCHER = join(import.meta.dirname, 'processes', 'watcher.mjs');
@@ -17,8 +17,12 @@ const BUDGET_MS = 1000;
 const SLACK_MS = 500;
 /** a runtime still blocked after this is killed: the assertion on its time then fails */
 const KILL_MS = 15_000;
-/** the acceptance's bound from a watcher's death to the release of what it held */
-const RELEASE_MS = 100;
+/**
+ * The acceptance's bound from a watcher's death to the release of what it held. Under ASan the
+ * watcher and the watchdog are instrumented (their death and release took 2 to 3 times as long
+ * here: 57 to 108 ms): twice that. The main suite's run holds the bound itself.
+ */
+const RELEASE_MS = underAsan() ? 200 : 100;
 /** python3 puts the watcher in a process group of its own, as a shell puts a job, then execs it */
 const SETPGID = 'import os, sys; os.setpgid(0, 0); os.execv(sys.argv[1], sys.argv[1:])';
 
