@@ -125,10 +125,13 @@ build_bpf() {
 }
 
 # In a scratch copy of the sources, so that build/Release (the development addon) is untouched.
+# Removed however the script ends (a failed step exits it from inside the function).
+scratch=
+trap '[ -z "$scratch" ] || rm -rf "$scratch"' EXIT
 build_addon() {
 	local skel=$1 dir
-	dir=$(mktemp -d /tmp/ocinotify-prebuilt.XXXXXX)
-	trap 'rm -rf "$dir"' RETURN
+	scratch=$(mktemp -d /tmp/ocinotify-prebuilt.XXXXXX)
+	dir=$scratch
 	cp -r addon binding.gyp package.json "$dir/"
 	mkdir -p "$dir/bpf/.output"
 	cp bpf/*.c bpf/*.h "$dir/bpf/"
@@ -140,6 +143,8 @@ build_addon() {
 	"$triplet-strip" -o "$watchdog.tmp" "$dir/build/Release/ocinotify-watchdog"
 	mv "$out.tmp" "$out"
 	mv "$watchdog.tmp" "$watchdog"
+	rm -rf "$scratch"
+	scratch=
 }
 
 # The promise of the prebuilt: the right machine, no shared library beyond the C and C++ runtimes.
