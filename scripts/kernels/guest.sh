@@ -34,10 +34,11 @@ node bin/ocinotify doctor | node -e '
 # CI=true: a test that cannot run here fails instead of skipping. Under TCG runc runs 10 to 60
 # times slower than on this machine: the per-test budgets (vitest.config.ts), which are about
 # the machine, grow tenfold; the tests scale their own limits with a runc create they time
-# (test/kit/lab.ts, unheldRuncMs). Through a pipe: plain
+# (test/kit/lab.ts, unheldRuncMs), and the kit's waits for what should happen as much as the
+# budgets (OCINOTIFY_TEST_WAIT_SCALE, test/kit/wait.ts). Through a pipe: plain
 # output, without the cursor codes vitest sends a terminal.
 {
-	HOME=/root CI=true NO_COLOR=1 node node_modules/vitest/vitest.mjs run \
+	HOME=/root CI=true NO_COLOR=1 OCINOTIFY_TEST_WAIT_SCALE=10 node node_modules/vitest/vitest.mjs run \
 		--testTimeout=1200000 --hookTimeout=600000 $TESTS
 	echo $? >"$JOB/status"
 } 2>&1 | cat

@@ -4,7 +4,7 @@
 // by then never will be. Exact where a sleep would only make it likely, and as fast as the
 // machine.
 import type { Lab } from './lab.js';
-import { until } from './wait.js';
+import { WAIT_MS, until } from './wait.js';
 
 let fences = 0;
 
@@ -17,7 +17,7 @@ export function ended(events: readonly { id?: string; type: string }[], id: stri
  * Runs a marker container (`runc run` of /bin/true) in lab, then waits until reported(id) says
  * the watcher reported its end (see ended).
  */
-export async function fence(lab: Lab, reported: (id: string) => boolean, timeoutMs = 10_000): Promise<void> {
+export async function fence(lab: Lab, reported: (id: string) => boolean, timeoutMs = WAIT_MS): Promise<void> {
   const id = `fence-${process.pid.toString(36)}-${++fences}`;
   await lab.runc(['run', '--bundle', lab.bundle(id, ['/bin/true'], null), id]);
   await until(() => reported(id), `the end of fence container ${id}`, timeoutMs);

@@ -5,4 +5,4 @@ export { execRuntime, sq, tail, timedShell, underAsan, type Timed } from './exec
 export { ended, fence } from './fence.js';
 export { Lab, deleteWhenStopped, privileged, runcStatus, timedRunc, unheldRuncMs } from './lab.js';
 export { Recorder, finish, lifecycle } from './recorder.js';
-export { busyWait, sleep, until } from './wait.js';
+export { WAIT_MS, busyWait, sleep, until } from './wait.js';

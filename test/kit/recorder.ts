@@ -2,7 +2,7 @@
 import { ContainerWatcher, type ContainerEvent, type WatchdogEvent, type WatchOptions } from '../../src/index.js';
 import { ended, fence } from './fence.js';
 import type { Lab } from './lab.js';
-import { until } from './wait.js';
+import { WAIT_MS, until } from './wait.js';
 
 const MAX_NOTES = 200;
 
@@ -52,7 +52,7 @@ export class Recorder {
   }
 
   /** Resolves once predicate holds on the recorded events, rejects after timeoutMs. */
-  until(predicate: (events: ContainerEvent[]) => boolean, timeoutMs = 10_000): Promise<void> {
+  until(predicate: (events: ContainerEvent[]) => boolean, timeoutMs = WAIT_MS): Promise<void> {
     return until(() => predicate(this.events), () => `events; recorded ${this.events.length}`, timeoutMs);
   }
 
@@ -77,7 +77,7 @@ export class Recorder {
  * start, kill -9 and delete a created container, waiting for the watcher to report its start and
  * exit, and for the container to stop: each wait gives up after waitMs.
  */
-export async function finish(lab: Lab, rec: Recorder, id: string, waitMs = 10_000): Promise<void> {
+export async function finish(lab: Lab, rec: Recorder, id: string, waitMs = WAIT_MS): Promise<void> {
   await lab.runc(['start', id]);
   await rec.until((ev) => ev.some((e) => e.id === id && e.type === 'start'), waitMs);
   await lab.runc(['kill', id, 'KILL']);

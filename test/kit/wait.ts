@@ -7,6 +7,13 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
+ * How long a wait for something that should happen gives it before failing: 10 s, times
+ * OCINOTIFY_TEST_WAIT_SCALE where the machine is that much slower (a qemu guest under TCG, where
+ * a CLI's start alone can take seconds). Only a failing wait takes it all.
+ */
+export const WAIT_MS = 10_000 * (Number(process.env.OCINOTIFY_TEST_WAIT_SCALE) || 1);
+
+/**
  * Resolves once predicate holds, polled every everyMs; rejects after timeoutMs with what was
  * awaited (a function: described when the time is up, e.g. with a daemon's log by then).
  * A predicate that throws ends the wait with its error.
@@ -14,7 +21,7 @@ export function sleep(ms: number): Promise<void> {
 export async function until(
   predicate: () => boolean | Promise<boolean>,
   what: string | (() => string),
-  timeoutMs = 10_000,
+  timeoutMs = WAIT_MS,
   everyMs = 10,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
