@@ -118,7 +118,9 @@ ReactorStatus Reactor::Start(Deliver deliver) {
     uint64_t one = 1;
     (void)!write(wakefd_, &one, sizeof(one));
   }
-  if (st.fanotify && opt_.maxSpecBytes > 0) specs_.Open([this] { DeliverReady(); }, opt_.holdVerbs.create, opt_.maxSpecBytes);
+  if (st.fanotify && opt_.maxSpecBytes > 0)
+    specs_.Open([this] { DeliverReady(); }, opt_.holdVerbs.create, opt_.maxSpecBytes,
+                SpecReader::WaitFor(opt_.gateTimeoutMs));
   started_ = true;
   std::promise<void> watched;
   thread_ = std::thread([this, &watched, fanotify = st.fanotify] {
@@ -568,7 +570,7 @@ void Reactor::ArmTimer() {
   next = std::min(next, link_.NextTick());
   {
     std::lock_guard<std::mutex> lock(waitingMu_);
-    if (!waiting_.empty()) next = std::min(next, waiting_.front().second + SpecReader::kWait);
+    if (!waiting_.empty()) next = std::min(next, waiting_.front().second + specs_.Wait());
   }
   if (next == armedFor_) return;  // still armed for it: a syscall saved on most wake-ups
   armedFor_ = next;

@@ -59,9 +59,15 @@ std::string NormalizePath(const std::string& path) {
   return out.empty() ? "/" : out;
 }
 
-void SpecReader::Open(std::function<void()> done, std::vector<std::string> createVerbs, size_t maxBytes) {
+std::chrono::milliseconds SpecReader::WaitFor(uint32_t gateTimeoutMs) {
+  return std::max(std::chrono::milliseconds(50), std::chrono::milliseconds(gateTimeoutMs / 4));
+}
+
+void SpecReader::Open(std::function<void()> done, std::vector<std::string> createVerbs, size_t maxBytes,
+                      std::chrono::milliseconds wait) {
   state_->done = std::move(done);
   state_->maxBytes = maxBytes;
+  state_->wait = wait;
   createVerbs_ = std::move(createVerbs);
   thread_ = std::thread(Run, state_);
 }
@@ -104,7 +110,7 @@ void SpecReader::Start(Record& rec, const std::string& procDir) {
 }
 
 bool SpecReader::Ready(const Batch& batch, Clock::time_point since) {
-  if (Clock::now() - since >= kWait) return true;
+  if (Clock::now() - since >= state_->wait) return true;
   std::lock_guard<std::mutex> lock(state_->mu);
   for (const auto& rec : batch) {
     auto it = rec.specJob ? state_->jobs.find(rec.specJob) : state_->jobs.end();

@@ -27,8 +27,10 @@ class SpecReader {
   // done: called on the reader's thread each time a read is done (the reactor hands on the
   // batches waiting for it from there: no wake-up of the reactor between the read and
   // JavaScript), until Close; createVerbs: the verbs after which the bundle flag is looked
-  // for; maxBytes: the largest spec read.
-  void Open(std::function<void()> done, std::vector<std::string> createVerbs, size_t maxBytes);
+  // for; maxBytes: the largest spec read; wait: how long a batch waits for its reads, and
+  // how long a read may run before the reader counts as stuck (WaitFor).
+  void Open(std::function<void()> done, std::vector<std::string> createVerbs, size_t maxBytes,
+            std::chrono::milliseconds wait);
   void Close();
   // Starts reading the config.json rec's argv names (its bundle as the runtime sees it,
   // through procDir/root), if the reader is not stuck on an earlier one. Sets rec.specJob.
@@ -38,8 +40,14 @@ class SpecReader {
   // Moves each finished read into its record; an unfinished one leaves it marked slow
   // (started) or without a read (never started).
   void Attach(Batch& batch);
-  // How long a batch waits for its reads before it goes without them.
-  static constexpr std::chrono::milliseconds kWait{50};
+  // How long a batch waits for its reads before it goes without them, for a hold deadline:
+  // a quarter of it, at least 50 ms. The runtime is held meanwhile and JavaScript keeps the
+  // rest of the deadline to answer. A reader that is only late (its thread waiting for a CPU
+  // on a busy node, reads queued behind each other when creations come together) must not
+  // cost a container its metadata; one that hangs (a stalled FUSE or NFS mount) costs each
+  // batch that waits for it this long, and no read starts while it hangs.
+  static std::chrono::milliseconds WaitFor(uint32_t gateTimeoutMs);
+  std::chrono::milliseconds Wait() const { return state_->wait; }
   // A read started at an argv record whose exec was never held (no permission event came:
   // an unmarked file) is not delivered: it is dropped this long after it was queued.
   static constexpr std::chrono::seconds kKeep{10};
@@ -65,7 +73,8 @@ class SpecReader {
     std::mutex doneMu;
     std::function<void()> done;
     size_t maxBytes = 0;
-    bool Stuck() const { return running != 0 && Clock::now() - runningSince >= kWait; }
+    std::chrono::milliseconds wait{50};
+    bool Stuck() const { return running != 0 && Clock::now() - runningSince >= wait; }
   };
   static void Run(std::shared_ptr<State> state);
   static void ReadOne(State& state, Job& job);
