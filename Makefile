@@ -15,7 +15,7 @@ DEB_PACKAGES := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config m
 	podman conmon crun runsc docker.io \
 	bpftrace \
 	gcc libasan8 libubsan1 \
-	e2fsprogs xfsprogs btrfs-progs kmod \
+	e2fsprogs xfsprogs btrfs-progs kmod bindfs \
 	debootstrap tini
 
 .PHONY: deps build bpf addon ts test test-unit test-integration demo docs clean

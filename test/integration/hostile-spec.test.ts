@@ -6,10 +6,12 @@ import { constants, chmodSync, closeSync, mkdirSync, openSync, readFileSync, ren
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent, DiagnosticCode, DiagnosticEvent } from '../../src/index.js';
-import { Lab, criAnnotations, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
+import { Lab, criAnnotations, finish, lifecycle, ocinotify, privileged, until } from '../kit/index.js';
 import { Observer } from './hostile.js';
+import { Mounts } from './mounts.js';
 
 const MiB = 1024 * 1024;
+const GATE_TIMEOUT_MS = 5000;
 
 describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
   let lab: Lab;
@@ -19,7 +21,7 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
 
   beforeAll(() => {
     lab = new Lab();
-    obs = new Observer({ gateTimeoutMs: 5000 });
+    obs = new Observer({ gateTimeoutMs: GATE_TIMEOUT_MS });
   });
 
   afterAll(async () => {
@@ -213,6 +215,47 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
     await lab.deleteExited(id);
     expect(obs.types(id)).toEqual(['precreate', 'create', 'start', 'exit']);
     expect(obs.diagnosticsOf(id).map((d) => d.code)).toEqual(['ERR_SPEC_NOT_REGULAR']);
+  });
+
+  it('config.json on a FUSE mount that hangs: precreate once the reader has waited its quarter of the deadline (ERR_SPEC_SLOW), another creation resolved meanwhile, the container followed once the mount answers', async () => {
+    const id = idOf('fuse');
+    const other = idOf('fuse-other');
+    const bundle = lab.bundle(id, ['/bin/sleep', '30'], criAnnotations(id));
+    const mounts = new Mounts(join(lab.dir, `mnt-${id}`));
+    let arrived = 0n;
+    const stamp = (e: ContainerEvent): void => {
+      if (e.id === id) arrived = process.hrtime.bigint();
+    };
+    obs.watcher.on('precreate', stamp);
+    try {
+      const fuse = mounts.fuseOver(join(bundle, 'config.json'));
+      process.kill(fuse.pid, 'SIGSTOP');
+      // runc waits on the mount too, once let go: its create ends after SIGCONT.
+      const create = lab.runc(['create', '--bundle', bundle, id]);
+      await obs.until((ev) => ev.some((e) => e.id === id && e.type === 'precreate'));
+      const pre = precreateOf(id);
+      expect(pre.specError?.code).toBe('ERR_SPEC_SLOW');
+      expect(pre.pod).toBeNull();
+      expect({ held: pre.held, heldBy: pre.heldBy }).toEqual({ held: true, heldBy: 'watcher' });
+      // The batch waited for the read a quarter of the deadline, and JavaScript had the rest.
+      const waitedMs = Number(arrived - BigInt(pre.monotonicNs)) / 1e6;
+      expect(waitedMs).toBeGreaterThanOrEqual(GATE_TIMEOUT_MS / 4);
+      expect(waitedMs).toBeLessThan(GATE_TIMEOUT_MS);
+      // The reader is stuck on that read: the next creation is read on the JavaScript thread, whole.
+      await lifecycle(lab, obs, other, lab.bundle(other, ['/bin/sleep', '30'], criAnnotations(other)));
+      expect(obs.types(other)).toEqual(['precreate', 'create', 'start', 'exit']);
+      expect(precreateOf(other)).toMatchObject({ specError: null, pod: { name: `pod-${other}` } });
+      expect(obs.diagnosticsOf(other)).toEqual([]);
+      process.kill(fuse.pid, 'SIGCONT');
+      await create;
+      await finish(lab, obs, id);
+      expect(obs.types(id)).toEqual(['precreate', 'create', 'start', 'exit']);
+      expect(obs.diagnosticsOf(id).map((d) => [d.code, d.impact])).toEqual([['ERR_SPEC_SLOW', 'degraded']]);
+    } finally {
+      obs.watcher.off('precreate', stamp);
+      await lab.runc(['delete', '--force', id]).catch(() => undefined);
+      mounts.cleanup();
+    }
   });
 
   it('config.json a directory: ERR_SPEC_NOT_REGULAR', async () => {

@@ -1,9 +1,9 @@
 // Filesystems a test makes for itself - tmpfs, loop-mounted images, overlays - and takes down
 // again, in reverse order, whatever failed in between: every mount and loop device it made is
 // undone by cleanup(), which the test's afterAll calls.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 
 function run(command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
@@ -75,6 +75,52 @@ export class Mounts {
     const work = `${upper}.work`;
     for (const d of [lower, upper, work]) mkdirSync(d, { recursive: true });
     return this.mount('overlay', 'overlay', name, [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${work}`, ...options]);
+  }
+
+  /**
+   * file served through a FUSE filesystem (bindfs over a copy of it) and bind-mounted over itself.
+   * Returns the FUSE daemon: SIGSTOP it and every open and read of file hangs, as on a stalled
+   * FUSE or NFS mount; cleanup lets it go on (SIGCONT) before it unmounts.
+   */
+  fuseOver(file: string): { pid: number } {
+    if (!existsSync('/dev/fuse')) modprobe('fuse');
+    if (!existsSync('/dev/fuse')) throw new Error('this kernel has no FUSE (/dev/fuse)');
+    const src = join(this.dir, 'fuse-src');
+    const target = join(this.dir, 'fuse');
+    for (const d of [src, target]) mkdirSync(d, { recursive: true });
+    copyFileSync(file, join(src, basename(file)));
+    const daemon = spawn('bindfs', ['-f', src, target], { stdio: 'ignore' });
+    const pid = daemon.pid;
+    if (pid === undefined) throw new Error('bindfs did not start (is it installed? make deps)');
+    const signal = (sig: NodeJS.Signals): void => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // gone already: it exits once unmounted
+      }
+    };
+    this.undo.push({ what: `kill bindfs ${pid}`, step: () => signal('SIGTERM') });
+    const mounted = (): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
+    for (let waited = 0; !mounted(); waited += 20) {
+      if (daemon.exitCode !== null || waited > 10_000) throw new Error(`bindfs did not mount ${target}`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+    this.undo.push({
+      what: `umount ${target}`,
+      step: () => {
+        signal('SIGCONT');
+        umount(target);
+      },
+    });
+    run('mount', ['--bind', join(target, basename(file)), file]);
+    this.undo.push({
+      what: `umount ${file}`,
+      step: () => {
+        signal('SIGCONT');
+        umount(file);
+      },
+    });
+    return { pid };
   }
 
   /** Undoes everything, last made first; throws afterwards if any step failed. */
