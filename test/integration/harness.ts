@@ -18,7 +18,7 @@ type Steps = [ContainerEvent, ContainerEvent, ContainerEvent, ContainerEvent];
 export function expectSteps(events: ContainerEvent[], label: string, each: object, exit: Partial<ContainerEvent>, rec: Recorder): Steps {
   const told = `${label}: ${events.map(stepOf).join(', ')}\n${rec.context()}`;
   expect(events.map((e) => e.type), told).toEqual(['precreate', 'create', 'start', 'exit']);
-  for (const e of events) expect(e, `${label} ${e.type}`).toMatchObject(each);
+  for (const e of events) expect(e, `${label} ${e.type}\n${told}`).toMatchObject(each);
   const steps = events as Steps;
   const [pre, create, start, end] = steps;
   if (pre.heldBy === 'watchdog' && rec.tookOver()) console.log(`${label}: answered by the watchdog, the watcher having stalled\n${rec.context()}`);
