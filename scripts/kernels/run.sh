@@ -3,7 +3,8 @@
 # the checkout's build and runs TESTS inside (guest.sh). Fails if a test fails, if the guest
 # does not finish within KERNEL_TIMEOUT seconds, or if the kernel logged a lockup, a BUG or a
 # WARNING. Each run's files (env, status, console.log: the kernel's log) stay in
-# $CACHE/runs/RELEASE until the next run of that kernel.
+# $CACHE/runs/RELEASE until the next run of that kernel; runs of one kernel take turns
+# ($CACHE/runs/RELEASE.lock).
 #   $@: kernels as fetch.sh takes them ("6.1", "6.12", "6.1.0-47-amd64", ...)
 set -eu
 here=$(dirname "$(readlink -f "$0")")
@@ -25,8 +26,17 @@ trap 'exit 130' INT TERM
 boot() {
 	tree=$1
 	rel=$(basename "$tree")
-	initrd=$("$here/initramfs.sh" "$tree")
 	job=$CACHE/runs/$rel
+	# One run of a kernel at a time: a second (another checkout's make test, say) would
+	# remove this one's job directory while its guest runs. It waits its turn; the lock
+	# goes with fd 9, when the next kernel's is taken or this script ends.
+	mkdir -p "$CACHE/runs"
+	exec 9>"$CACHE/runs/$rel.lock"
+	if ! flock -n 9; then
+		echo "== linux-image-$rel: another run of this kernel is going on ($job), waiting for it"
+		flock 9
+	fi
+	initrd=$("$here/initramfs.sh" "$tree")
 	rm -rf "$job"
 	mkdir -p "$job"
 	cat >"$job/env" <<-ENV
