@@ -228,7 +228,7 @@ describe.skipIf(!privileged())('hostile config.json, through real runc', () => {
     };
     obs.watcher.on('precreate', stamp);
     try {
-      const fuse = mounts.fuseOver(join(bundle, 'config.json'));
+      const fuse = await mounts.fuseOver(join(bundle, 'config.json'));
       process.kill(fuse.pid, 'SIGSTOP');
       // runc waits on the mount too, once let go: its create ends after SIGCONT.
       const create = lab.runc(['create', '--bundle', bundle, id]);

@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { until } from '../kit/index.js';
 
 function run(command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
@@ -82,7 +83,7 @@ export class Mounts {
    * Returns the FUSE daemon: SIGSTOP it and every open and read of file hangs, as on a stalled
    * FUSE or NFS mount; cleanup lets it go on (SIGCONT) before it unmounts.
    */
-  fuseOver(file: string): { pid: number } {
+  async fuseOver(file: string): Promise<{ pid: number }> {
     if (!existsSync('/dev/fuse')) modprobe('fuse');
     if (!existsSync('/dev/fuse')) throw new Error('this kernel has no FUSE (/dev/fuse)');
     const src = join(this.dir, 'fuse-src');
@@ -90,6 +91,8 @@ export class Mounts {
     for (const d of [src, target]) mkdirSync(d, { recursive: true });
     copyFileSync(file, join(src, basename(file)));
     const daemon = spawn('bindfs', ['-f', src, target], { stdio: 'ignore' });
+    let failed: Error | null = null;
+    daemon.once('error', (err) => (failed = err));
     const pid = daemon.pid;
     if (pid === undefined) throw new Error('bindfs did not start (is it installed? make deps)');
     const signal = (sig: NodeJS.Signals): void => {
@@ -100,11 +103,11 @@ export class Mounts {
       }
     };
     this.undo.push({ what: `kill bindfs ${pid}`, step: () => signal('SIGTERM') });
-    const mounted = (): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
-    for (let waited = 0; !mounted(); waited += 20) {
-      if (waited > 10_000) throw new Error(`bindfs did not mount ${target} within 10 s`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-    }
+    // Awaited, not slept on: the test's watcher runs on this thread and answers runtimes meanwhile.
+    await until(() => {
+      if (failed !== null || daemon.exitCode !== null) throw new Error(`bindfs ended before it mounted ${target}: ${failed?.message ?? `exit ${daemon.exitCode}`}`);
+      return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
+    }, `bindfs to mount ${target}`);
     this.undo.push({
       what: `umount ${target}`,
       step: () => {
